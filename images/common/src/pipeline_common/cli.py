@@ -1,0 +1,57 @@
+"""The one way every stage runs: logging, timing, errors as one line, SIGTERM, return.json."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from pipeline_common import __version__
+from pipeline_common.errors import StageError, Terminated
+from pipeline_common.logs import setup_logging
+from pipeline_common.xcom import write_result
+
+log = logging.getLogger(__name__)
+EXIT_BAD_INPUT, EXIT_BUG, EXIT_TERMINATED = 2, 1, 143
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def run(stage: str, main: Callable[[Sequence[str] | None], dict[str, Any]], argv: Sequence[str] | None = None) -> int:
+    """Run `main(argv)`, write its result as return.json, and map failures to exit codes.
+
+    main returns the result dict; `stage`, `version` and `seconds` are filled in here.
+    """
+    setup_logging(stage)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    started = time.monotonic()
+    try:
+        result = main(argv)
+        result.setdefault("stage", stage)
+        result.setdefault("version", __version__)
+        result["seconds"] = round(time.monotonic() - started, 3)
+        path = write_result(result)
+        log.info("done in %.1f s; result in %s", result["seconds"], path)
+        return 0
+    except StageError as exc:
+        print(exc.one_line(stage), file=sys.stderr, flush=True)
+        return EXIT_BAD_INPUT
+    except Terminated:
+        print(f"ERROR [{stage}] terminated by SIGTERM; partial outputs removed | fix: re-run the task", file=sys.stderr)
+        return EXIT_TERMINATED
+    except KeyboardInterrupt:
+        print(f"ERROR [{stage}] interrupted; partial outputs removed | fix: re-run the task", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        log.exception("unexpected failure")
+        first = (str(exc).splitlines() or [""])[0][:300]
+        print(
+            f"ERROR [{stage}] unexpected {type(exc).__name__}: {first} | fix: see the traceback above; report it if the input is valid",
+            file=sys.stderr,
+        )
+        return EXIT_BUG

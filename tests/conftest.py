@@ -1,0 +1,22 @@
+"""Shared pytest setup: tier markers by directory, service fixtures as a plugin."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# gcsfs probes a gRPC endpoint on import unless this is set (60 s per call against the emulator).
+os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
+
+ROOT = Path(__file__).resolve().parent.parent
+TIERS = ("unit", "cli", "integration", "containers", "dags", "charts", "reliability", "e2e")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        rel = Path(str(item.fspath)).resolve().relative_to(ROOT / "tests")
+        tier = rel.parts[0]
+        if tier in TIERS:
+            item.add_marker(getattr(pytest.mark, tier))

@@ -1,0 +1,175 @@
+"""pipeline_common: the behaviour every stage relies on (URIs, atomic outputs, exit codes)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from pipeline_common import cli, resources, storage, uris
+from pipeline_common.errors import StageError
+from pipeline_common.logs import Progress
+
+
+@pytest.mark.parametrize(
+    ("uri", "scheme", "path"),
+    [
+        ("gs://my-bucket/runs/a/raw.parquet", "gs", "my-bucket/runs/a/raw.parquet"),
+        ("gcs://my-bucket/x.csv", "gs", "my-bucket/x.csv"),
+        ("file:///tmp/a/b.parquet", "file", "/tmp/a/b.parquet"),
+    ],
+)
+def test_parse_location_accepts_supported_forms(uri: str, scheme: str, path: str) -> None:
+    loc = uris.parse_location(uri)
+    assert (loc.scheme, loc.path) == (scheme, path)
+
+
+def test_plain_path_becomes_absolute_file_location(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    loc = uris.parse_location("out/raw.parquet")
+    assert loc.scheme == "file" and loc.path == str(tmp_path / "out" / "raw.parquet")
+    assert loc.uri == f"file://{tmp_path}/out/raw.parquet"
+
+
+@pytest.mark.parametrize(
+    ("uri", "problem"),
+    [
+        ("", "is empty"),
+        ("s3://bucket/key", "unsupported scheme 's3'"),
+        ("gs://Bad_Bucket/key", "invalid bucket name"),
+        ("gs://bucket", "names no object"),
+        ("gs://bucket/dir/", "names no object"),
+        ("file://host/x", "names a host"),
+    ],
+)
+def test_parse_location_rejects_malformed_uris_with_a_fix(uri: str, problem: str) -> None:
+    with pytest.raises(StageError) as info:
+        uris.parse_location(uri, what="--output")
+    assert problem in info.value.problem
+    assert info.value.fix
+    assert "\n" not in info.value.one_line("extract")
+
+
+def test_atomic_output_moves_into_place_and_reports_hash(tmp_path: Path) -> None:
+    loc = uris.parse_location(str(tmp_path / "sub" / "a.bin"))
+    box: list[storage.Written] = []
+    with storage.atomic_output(loc, box) as tmp:
+        tmp.write_bytes(b"hello")
+        assert not Path(loc.path).exists()  # invisible until committed
+    assert Path(loc.path).read_bytes() == b"hello"
+    assert box[0].bytes == 5
+    assert box[0].sha256 == storage.sha256_of(loc)
+    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["a.bin"]  # no temp file left
+
+
+def test_atomic_output_failure_leaves_previous_content_and_no_temp(tmp_path: Path) -> None:
+    loc = uris.parse_location(str(tmp_path / "a.bin"))
+    Path(loc.path).write_bytes(b"old")
+    with pytest.raises(RuntimeError), storage.atomic_output(loc) as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError("boom")
+    assert Path(loc.path).read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.bin"]
+
+
+def test_output_set_removes_this_attempts_objects_on_failure(tmp_path: Path) -> None:
+    keep = tmp_path / "other" / "keep.parquet"
+    keep.parent.mkdir()
+    keep.write_bytes(b"earlier output at another key")
+    prefix = uris.parse_location(str(tmp_path / "features"))
+    with pytest.raises(ValueError), storage.OutputSet() as out:
+        with out.output(prefix.join("train.parquet")) as tmp:
+            tmp.write_bytes(b"train")
+        raise ValueError("failed before the manifest")
+    assert not (tmp_path / "features" / "train.parquet").exists()
+    assert keep.read_bytes() == b"earlier output at another key"
+
+
+def test_cli_run_maps_outcomes_to_exit_codes_and_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("XCOM_DIR", str(tmp_path))
+
+    def ok(argv: object) -> dict[str, object]:
+        return {"raw_uri": "gs://b/x.parquet"}
+
+    assert cli.run("extract", ok, []) == 0
+    result = json.loads((tmp_path / "return.json").read_text())
+    assert result["raw_uri"] == "gs://b/x.parquet" and result["stage"] == "extract"
+    assert result["version"] and result["seconds"] >= 0
+    (tmp_path / "return.json").unlink()
+
+    def bad(argv: object) -> dict[str, object]:
+        raise StageError("the source has no rows", "point --source at a table with data")
+
+    assert cli.run("extract", bad, []) == 2
+    err_lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("ERROR")]
+    assert err_lines == ["ERROR [extract] the source has no rows | fix: point --source at a table with data"]
+    assert not (tmp_path / "return.json").exists()
+
+
+def test_sigterm_removes_partial_output_and_exits_143(tmp_path: Path) -> None:
+    out = tmp_path / "out.bin"
+    script = textwrap.dedent(
+        f"""
+        import time
+        from pipeline_common import cli, storage, uris
+        def main(argv):
+            with storage.atomic_output(uris.parse_location({str(out)!r})) as tmp:
+                tmp.write_bytes(b"partial")
+                print("writing", flush=True)
+                time.sleep(30)
+            return {{}}
+        raise SystemExit(cli.run("extract", main, []))
+        """
+    )
+    env = {**os.environ, "XCOM_DIR": str(tmp_path / "xcom")}
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "writing"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 143
+    assert "terminated by SIGTERM" in err
+    assert not out.exists()
+    assert list(tmp_path.glob(".out.bin.*")) == []
+    assert not (tmp_path / "xcom" / "return.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("cpu_max", "expected"),
+    [("max 100000", None), ("150000 100000", 2), ("50000 100000", 1), ("400000 100000", 4)],
+)
+def test_available_cpus_reads_cgroup_v2_quota(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cpu_max: str, expected: int | None
+) -> None:
+    monkeypatch.delenv("PIPELINE_CPUS", raising=False)
+    (tmp_path / "cpu.max").write_text(cpu_max + "\n")
+    affinity = len(os.sched_getaffinity(0))
+    want = affinity if expected is None else min(expected, affinity)
+    assert resources.available_cpus(tmp_path) == want
+
+
+def test_available_cpus_env_override_and_its_validation(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PIPELINE_CPUS", "3")
+    assert resources.available_cpus(tmp_path) == 3
+    monkeypatch.setenv("PIPELINE_CPUS", "zero")
+    with pytest.raises(StageError, match="PIPELINE_CPUS"):
+        resources.available_cpus(tmp_path)
+
+
+def test_progress_message_has_counts_and_eta() -> None:
+    import logging
+
+    progress = Progress("fits", 10, logging.getLogger("t"), every=1e9)
+    progress.started -= 20  # pretend 20 s have passed
+    progress.done = 4
+    text = progress.message()
+    assert text.startswith("fits: 4/10 (40%) elapsed 20s")
+    assert "ETA 30s" in text

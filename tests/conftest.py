@@ -10,6 +10,9 @@ import pytest
 # gcsfs probes a gRPC endpoint on import unless this is set (60 s per call against the emulator).
 os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
 
+# Session fixtures for fake-gcs-server, the BigQuery emulator and a real MLflow server.
+pytest_plugins = ["tests.fixtures.services"]
+
 ROOT = Path(__file__).resolve().parent.parent
 TIERS = ("unit", "cli", "integration", "containers", "dags", "charts", "reliability", "e2e")
 

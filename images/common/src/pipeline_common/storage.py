@@ -28,8 +28,9 @@ def _translate(exc: Exception, loc: Location, action: str) -> StageError:
     """Turn storage exceptions into errors that name the location and the fix."""
     text = str(exc) or type(exc).__name__
     if isinstance(exc, FileNotFoundError) or "No such object" in text or "Not Found" in text:
-        if loc.scheme == "gs" and ("bucket" in text.lower() and "not exist" in text.lower()):
-            return StageError(f"bucket of {loc.uri} does not exist", "create the bucket or fix the URI")
+        said_bucket = "bucket" in text.lower() and "not exist" in text.lower()
+        if loc.scheme == "gs" and (said_bucket or _bucket_missing(loc)):
+            return _no_bucket(loc)
         return StageError(f"cannot {action} {loc.uri}: it does not exist", "check the URI and the upstream stage")
     if isinstance(exc, PermissionError) or "403" in text or "Forbidden" in text:
         return StageError(
@@ -44,17 +45,44 @@ def _translate(exc: Exception, loc: Location, action: str) -> StageError:
     return StageError(f"cannot {action} {loc.uri}: {text.splitlines()[0][:300]}", "check the URI and credentials")
 
 
+def _bucket_missing(loc: Location) -> bool:
+    """True only if the bucket of a gs:// location is known not to exist (gcsfs reports a
+    missing bucket and a missing object alike, as FileNotFoundError of the path)."""
+    if loc.scheme != "gs":
+        return False
+    try:
+        # Only a 404 of the bucket resource counts: fs.exists() would also say False for an
+        # empty bucket the stage may not `buckets.get` (objectAdmin lacks that permission).
+        filesystem("gs").call("GET", f"b/{loc.bucket}", json_out=True)
+    except FileNotFoundError:
+        return True
+    except Exception:
+        return False
+    return False
+
+
+def _no_bucket(loc: Location) -> StageError:
+    problem = f"bucket {loc.bucket!r} of {loc.uri} does not exist"
+    return StageError(problem, "create the bucket or fix the URI")
+
+
+def require_bucket(loc: Location) -> None:
+    """Fail before any work when an output's bucket does not exist (no-op for local paths)."""
+    if _bucket_missing(loc):
+        raise _no_bucket(loc)
+
+
 def exists(loc: Location) -> bool:
     try:
         return bool(filesystem(loc.scheme).exists(loc.path))
-    except Exception as exc:  # noqa: BLE001 - storage backends raise many types
+    except Exception as exc:
         raise _translate(exc, loc, "check") from exc
 
 
 def size(loc: Location) -> int:
     try:
         return int(filesystem(loc.scheme).size(loc.path))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise _translate(exc, loc, "stat") from exc
 
 
@@ -62,7 +90,7 @@ def size(loc: Location) -> int:
 def open_read(loc: Location) -> Iterator[Any]:
     try:
         fh = filesystem(loc.scheme).open(loc.path, "rb")
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise _translate(exc, loc, "read") from exc
     with fh:
         yield fh
@@ -120,7 +148,7 @@ def _commit(local: Path, loc: Location) -> Written:
             os.replace(local, target)  # same directory, so the rename is atomic
         else:
             filesystem("gs").put_file(str(local), loc.path)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise _translate(exc, loc, "write") from exc
     log.info("wrote %s (%.1f MB)", loc.uri, nbytes / 1e6)
     return Written(loc, nbytes, digest)
@@ -184,5 +212,5 @@ class OutputSet:
                 try:
                     remove(item.loc)
                     log.warning("removed partial output %s", item.loc.uri)
-                except Exception:  # noqa: BLE001 - best effort; the original error matters more
+                except Exception:
                     log.exception("could not remove partial output %s", item.loc.uri)

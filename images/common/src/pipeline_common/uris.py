@@ -45,6 +45,11 @@ class Location:
         return Location(self.scheme, posixpath.join(self.path, *parts))
 
     @property
+    def bucket(self) -> str:
+        """The bucket of a gs:// location ('' for local paths)."""
+        return self.path.split("/", 1)[0] if self.scheme == "gs" else ""
+
+    @property
     def parent(self) -> Location:
         return Location(self.scheme, posixpath.dirname(self.path))
 

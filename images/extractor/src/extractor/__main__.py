@@ -1,0 +1,3 @@
+from extractor.cli import entrypoint
+
+raise SystemExit(entrypoint())

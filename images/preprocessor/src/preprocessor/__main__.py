@@ -1,0 +1,3 @@
+from preprocessor.cli import entrypoint
+
+raise SystemExit(entrypoint())

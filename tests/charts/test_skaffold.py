@@ -275,7 +275,7 @@ def test_remote_airflow_chart_is_pinned(configs):
         "helm/airflow/values.yaml",
         "helm/airflow/values-kind.yaml",
         "docs/deployment.md",
-        "docs/kind.md",
+        "README.md",
     ):
         text = (ROOT / doc).read_text()
         named = set(re.findall(r"apache-airflow/airflow\W+(?:--version )?\**(\d+\.\d+\.\d+)", text))
@@ -420,11 +420,11 @@ def test_kind_config_pins_the_node_image_by_digest_and_maps_the_ui_ports():
 
 
 def test_docs_and_make_name_the_same_ports_and_cluster():
-    docs = (ROOT / "docs" / "kind.md").read_text()
+    docs = (ROOT / "README.md").read_text()
     make = (ROOT / "mk" / "kind.mk").read_text()
     cluster = yaml.safe_load(KIND_CONFIG.read_text())["name"]
     for port in _host_mappings().values():
         assert f"localhost:{port}" in docs and f"localhost:{port}" in make
     assert f"KIND_CLUSTER ?= {cluster}" in make
     version = _release(load_configs()[MAIN], "airflow")["version"]
-    assert version in docs, f"docs/kind.md does not name the pinned Airflow chart {version}"
+    assert version in docs, f"README.md (Run it on kind) does not name the pinned Airflow chart {version}"

@@ -11,7 +11,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from pipeline_common import cli, resources, storage, uris
 from pipeline_common.errors import StageError
 from pipeline_common.logs import Progress
@@ -130,7 +129,9 @@ def test_sigterm_removes_partial_output_and_exits_143(tmp_path: Path) -> None:
         """
     )
     env = {**os.environ, "XCOM_DIR": str(tmp_path / "xcom")}
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True
+    )
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "writing"
     proc.send_signal(signal.SIGTERM)
@@ -156,7 +157,9 @@ def test_available_cpus_reads_cgroup_v2_quota(
     assert resources.available_cpus(tmp_path) == want
 
 
-def test_available_cpus_env_override_and_its_validation(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_available_cpus_env_override_and_its_validation(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("PIPELINE_CPUS", "3")
     assert resources.available_cpus(tmp_path) == 3
     monkeypatch.setenv("PIPELINE_CPUS", "zero")

@@ -36,7 +36,9 @@ COLUMNS: dict[str, str] = {
 }
 INT_COLUMNS = [c for c, k in COLUMNS.items() if k == "int"]
 STRING_COLUMNS = [c for c, k in COLUMNS.items() if k == "string"]
-FIX_COLUMNS = "read the census_adult_income table (or a copy with its 15 columns and types), e.g. SELECT * FROM it"
+FIX_COLUMNS = (
+    "read the census_adult_income table (or a copy with its 15 columns and types), e.g. SELECT * FROM it"
+)
 
 
 def _kind(dtype: pa.DataType) -> str:
@@ -57,7 +59,9 @@ def validate_schema(schema: pa.Schema, source: str) -> None:
     missing = [c for c in COLUMNS if c not in names]
     extra = [c for c in names if c not in COLUMNS]
     if missing and len(missing) > len(COLUMNS) // 2:
-        raise StageError(f"{source} is not the census table: it lacks {len(missing)} of 15 columns {missing}", FIX_COLUMNS)
+        raise StageError(
+            f"{source} is not the census table: it lacks {len(missing)} of 15 columns {missing}", FIX_COLUMNS
+        )
     if missing:
         raise StageError(f"{source} lacks census column(s) {missing}", FIX_COLUMNS)
     if extra:
@@ -68,4 +72,7 @@ def validate_schema(schema: pa.Schema, source: str) -> None:
     wrong = {c: _kind(schema.field(c).type) for c in COLUMNS if _kind(schema.field(c).type) != COLUMNS[c]}
     if wrong:
         detail = ", ".join(f"{c} is {k} (expected {COLUMNS[c]})" for c, k in wrong.items())
-        raise StageError(f"{source} has columns of the wrong type: {detail}", "cast them to INT64/STRING as in the public table")
+        raise StageError(
+            f"{source} has columns of the wrong type: {detail}",
+            "cast them to INT64/STRING as in the public table",
+        )

@@ -22,7 +22,9 @@ def _on_sigterm(signum: int, frame: object) -> None:
     raise Terminated()
 
 
-def run(stage: str, main: Callable[[Sequence[str] | None], dict[str, Any]], argv: Sequence[str] | None = None) -> int:
+def run(
+    stage: str, main: Callable[[Sequence[str] | None], dict[str, Any]], argv: Sequence[str] | None = None
+) -> int:
     """Run `main(argv)`, write its result as return.json, and map failures to exit codes.
 
     main returns the result dict; `stage`, `version` and `seconds` are filled in here.
@@ -42,7 +44,10 @@ def run(stage: str, main: Callable[[Sequence[str] | None], dict[str, Any]], argv
         print(exc.one_line(stage), file=sys.stderr, flush=True)
         return EXIT_BAD_INPUT
     except Terminated:
-        print(f"ERROR [{stage}] terminated by SIGTERM; partial outputs removed | fix: re-run the task", file=sys.stderr)
+        print(
+            f"ERROR [{stage}] terminated by SIGTERM; partial outputs removed | fix: re-run the task",
+            file=sys.stderr,
+        )
         return EXIT_TERMINATED
     except KeyboardInterrupt:
         print(f"ERROR [{stage}] interrupted; partial outputs removed | fix: re-run the task", file=sys.stderr)
@@ -50,8 +55,6 @@ def run(stage: str, main: Callable[[Sequence[str] | None], dict[str, Any]], argv
     except Exception as exc:
         log.exception("unexpected failure")
         first = (str(exc).splitlines() or [""])[0][:300]
-        print(
-            f"ERROR [{stage}] unexpected {type(exc).__name__}: {first} | fix: see the traceback above; report it if the input is valid",
-            file=sys.stderr,
-        )
+        fix = "see the traceback above; report it if the input is valid"
+        print(f"ERROR [{stage}] unexpected {type(exc).__name__}: {first} | fix: {fix}", file=sys.stderr)
         return EXIT_BUG

@@ -21,7 +21,7 @@ class StageError(Exception):
         return " ".join(text.split())  # always a single line, whatever the messages held
 
 
-class Terminated(BaseException):  # noqa: N818 - mirrors KeyboardInterrupt, not an error of the input
+class Terminated(BaseException):
     """Raised in the main thread on SIGTERM so context managers remove partial outputs."""
 
 

@@ -22,7 +22,7 @@ def setup_logging(stage: str) -> None:
 
 
 def _fmt_seconds(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
+    seconds = max(0, round(seconds))
     minutes, sec = divmod(seconds, 60)
     return f"{minutes}m{sec:02d}s" if minutes else f"{sec}s"
 

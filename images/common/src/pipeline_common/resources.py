@@ -39,7 +39,9 @@ def available_cpus(cgroup_root: str | os.PathLike[str] = "/sys/fs/cgroup") -> in
         if value < 1:
             from pipeline_common.errors import StageError
 
-            raise StageError(f"PIPELINE_CPUS={override!r} is not a positive integer", "set it to e.g. 2, or unset it")
+            raise StageError(
+                f"PIPELINE_CPUS={override!r} is not a positive integer", "set it to e.g. 2, or unset it"
+            )
         return value
     try:
         cpus = len(os.sched_getaffinity(0))

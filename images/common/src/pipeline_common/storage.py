@@ -31,18 +31,26 @@ def _translate(exc: Exception, loc: Location, action: str) -> StageError:
         said_bucket = "bucket" in text.lower() and "not exist" in text.lower()
         if loc.scheme == "gs" and (said_bucket or _bucket_missing(loc)):
             return _no_bucket(loc)
-        return StageError(f"cannot {action} {loc.uri}: it does not exist", "check the URI and the upstream stage")
+        return StageError(
+            f"cannot {action} {loc.uri}: it does not exist", "check the URI and the upstream stage"
+        )
     if isinstance(exc, PermissionError) or "403" in text or "Forbidden" in text:
         return StageError(
             f"cannot {action} {loc.uri}: permission denied",
             "grant the stage's service account access to the bucket (Workload Identity) or fix the URI",
         )
-    if isinstance(exc, ConnectionError) or "cannot connect" in text.lower() or "connection refused" in text.lower():
+    if (
+        isinstance(exc, ConnectionError)
+        or "cannot connect" in text.lower()
+        or "connection refused" in text.lower()
+    ):
         return StageError(
             f"cannot {action} {loc.uri}: storage endpoint unreachable ({text.splitlines()[0][:200]})",
             "check network access to GCS, or STORAGE_EMULATOR_HOST when using the emulator",
         )
-    return StageError(f"cannot {action} {loc.uri}: {text.splitlines()[0][:300]}", "check the URI and credentials")
+    return StageError(
+        f"cannot {action} {loc.uri}: {text.splitlines()[0][:300]}", "check the URI and credentials"
+    )
 
 
 def _bucket_missing(loc: Location) -> bool:
@@ -106,7 +114,9 @@ def read_json(loc: Location) -> Any:
     try:
         return json.loads(data)
     except ValueError as exc:
-        raise StageError(f"{loc.uri} is not valid JSON ({exc})", "point at the manifest the upstream stage wrote") from exc
+        raise StageError(
+            f"{loc.uri} is not valid JSON ({exc})", "point at the manifest the upstream stage wrote"
+        ) from exc
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:

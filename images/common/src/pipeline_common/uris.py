@@ -75,7 +75,9 @@ def parse_location(uri: str, *, what: str = "URI") -> Location:
         if not _BUCKET.match(bucket or ""):
             raise StageError(f"{what} {uri!r} has an invalid bucket name {bucket!r}", URI_HELP)
         if not key or key.endswith("/") or "//" in key:
-            raise StageError(f"{what} {uri!r} names no object", "give a full object path: gs://BUCKET/dir/file")
+            raise StageError(
+                f"{what} {uri!r} names no object", "give a full object path: gs://BUCKET/dir/file"
+            )
         return Location("gs", f"{bucket}/{key}")
     raise StageError(f"{what} {uri!r} has unsupported scheme {scheme!r}", URI_HELP)
 

@@ -22,7 +22,9 @@ def write_result(result: dict[str, Any]) -> Path:
     """Write the result atomically; refuse NaN (invalid JSON) and oversized payloads."""
     text = json.dumps(result, sort_keys=True, allow_nan=False, default=str)
     if len(text.encode()) > MAX_BYTES:
-        raise ValueError(f"return.json would be {len(text)} bytes (> {MAX_BYTES}); results carry URIs, not data")
+        raise ValueError(
+            f"return.json would be {len(text)} bytes (> {MAX_BYTES}); results carry URIs, not data"
+        )
     directory = xcom_dir()
     directory.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".return.", suffix=".json", dir=directory)

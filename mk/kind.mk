@@ -1,7 +1,7 @@
-# kind: a local Kubernetes cluster running the whole pipeline (README.md "Run it on kind").
+# kind: a local Kubernetes cluster running the whole pipeline (README.md (section Run it on kind)).
 #   make kind-up deploy trigger DAG=<dag_id>   then open http://localhost:8080 and http://localhost:5000
 # Tools: docker, kind (v0.33.x, the release k8s/kind-config.yaml's node image is built for),
-# kubectl, helm (v3) and skaffold (v2.x); README.md "Run it on kind" has the versions CI uses.
+# kubectl, helm (v3) and skaffold (v2.x); README.md (section Run it on kind) has the versions CI uses.
 
 KIND_CLUSTER ?= census
 KIND_CONTEXT := kind-$(KIND_CLUSTER)
@@ -23,7 +23,7 @@ E2E_ARTIFACTS := $(ROOT)/.artifacts/e2e
 define require-tools
 	@for tool in $(1); do \
 	  command -v "$$tool" >/dev/null 2>&1 || { \
-	    echo "ERROR [kind] '$$tool' is not on PATH | fix: install $$tool (README.md "Run it on kind" lists the versions)" >&2; \
+	    echo "ERROR [kind] '$$tool' is not on PATH | fix: install $$tool (README.md (section Run it on kind) lists the versions)" >&2; \
 	    exit 2; }; \
 	done
 endef

@@ -1,0 +1,289 @@
+"""The pods the DAGs would create, rendered by real DAG runs (dag.test) without a cluster.
+
+Each run renders every task's templates with the run's context and the XComs its upstream tasks
+pushed, then builds the V1Pod as KubernetesPodOperator.execute would (`dry_run=True`). Two
+deployments are exercised: real GCS with default Variables, and an offline cluster whose images,
+bucket, namespace, MLflow URI, GCS emulator and xcom sidecar image are all overridden.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import kubernetes_validate
+import pytest
+from kubernetes.client import ApiClient
+
+from tests.dags.dagtools import (
+    LoadedDags,
+    PodCapture,
+    arg_after,
+    base_container,
+    container,
+    run_dag,
+    stage_result,
+    task_states,
+)
+from tests.helpers.pss import assert_restricted
+
+K8S_VERSION = "1.37.0"
+SIDECAR = "airflow-xcom-sidecar"
+LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+LABEL_KEY = re.compile(
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
+DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+SAFE_SEGMENT = re.compile(r"^[A-Za-z0-9._-]+$")
+
+SIDECAR_RESOURCES = {"requests": {"cpu": "5m", "memory": "8Mi"}, "limits": {"cpu": "20m", "memory": "24Mi"}}
+OFFLINE_VARS = {
+    "AIRFLOW_VAR_EXTRACTOR_IMAGE": "registry.local:5000/census-pipeline/extractor:0.1.0",
+    "AIRFLOW_VAR_PREPROCESSOR_IMAGE": "registry.local:5000/census-pipeline/preprocessor:0.1.0",
+    "AIRFLOW_VAR_TRAINER_IMAGE": "registry.local:5000/census-pipeline/trainer:0.1.0",
+    "AIRFLOW_VAR_DATA_BUCKET": "test-data-bucket",
+    "AIRFLOW_VAR_PIPELINE_NAMESPACE": "ml-test",
+    "AIRFLOW_VAR_MLFLOW_TRACKING_URI": "http://mlflow.test.svc:5000",
+    "AIRFLOW_VAR_GCS_EMULATOR_HOST": "http://fake-gcs-server.ml-pipeline.svc.cluster.local:4443",
+    # Offline clusters mirror the sidecar image; the provider reads it from the connection extra.
+    "AIRFLOW_CONN_KUBERNETES_DEFAULT": json.dumps(
+        {
+            "conn_type": "kubernetes",
+            "extra": {
+                "xcom_sidecar_container_image": "registry.local:5000/alpine:3.24.2",
+                "xcom_sidecar_container_resources": json.dumps(SIDECAR_RESOURCES),
+            },
+        }
+    ),
+}
+OFFLINE_CONF = {
+    "source": "gs://test-data-bucket/inputs/census.csv",
+    "grid": "demo",
+    "search": "halving",
+    "experiment": "census-ci",
+    "test_size": 0.25,
+    "seed": 7,
+    "force_refresh": True,
+}
+
+
+def _capture(dag: Any, env: dict[str, str], **test_kwargs: Any) -> tuple[PodCapture, dict[str, str]]:
+    capture = PodCapture(stage_result)
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in env.items():
+            mp.setenv(key, value)
+        dag_run = run_dag(dag, capture.execute, **test_kwargs)
+    return capture, task_states(dag_run)
+
+
+@pytest.fixture(scope="module")
+def single_default(dags: LoadedDags) -> tuple[PodCapture, dict[str, str]]:
+    """mlflow-dag with default params and Variables (real GCS), default logical date."""
+    return _capture(dags.dag("mlflow-dag"), {})
+
+
+@pytest.fixture(scope="module")
+def multi_offline(dags: LoadedDags) -> tuple[PodCapture, dict[str, str]]:
+    """mlflow-multimodel-dag, every model, all Variables overridden, no logical date (as over REST)."""
+    return _capture(dags.dag("mlflow-multimodel-dag"), OFFLINE_VARS, run_conf=OFFLINE_CONF, logical_date=None)
+
+
+@pytest.fixture(scope="module")
+def multi_one_model(dags: LoadedDags) -> tuple[PodCapture, dict[str, str]]:
+    """mlflow-multimodel-dag with only logreg selected."""
+    return _capture(dags.dag("mlflow-multimodel-dag"), {}, run_conf={"models": ["logreg"]}, logical_date=None)
+
+
+def _all_pods(*runs: tuple[PodCapture, dict[str, str]]) -> Iterator[tuple[str, Any]]:
+    for capture, _ in runs:
+        yield from capture.pods.items()
+
+
+def _env(pod: Any) -> dict[str, str]:
+    return {e.name: e.value for e in base_container(pod).env}
+
+
+def test_runs_succeed_and_render_a_pod_per_task(single_default, multi_offline) -> None:
+    assert set(single_default[1].values()) == {"success"}
+    assert sorted(single_default[0].pods) == ["extract", "preprocess", "promote", "train"]
+    assert set(multi_offline[1].values()) == {"success"}
+    assert sorted(multi_offline[0].pods) == ["extract", "preprocess", "promote", "train.lgbm", "train.logreg"]
+
+
+def test_every_pod_is_valid_kubernetes_and_restricted(single_default, multi_offline) -> None:
+    api = ApiClient()
+    for task_id, pod in _all_pods(single_default, multi_offline):
+        manifest = api.sanitize_for_serialization(pod)
+        kubernetes_validate.validate(manifest, K8S_VERSION, strict=True)
+        assert_restricted(manifest)
+        assert DNS_SUBDOMAIN.match(pod.metadata.name) and len(pod.metadata.name) <= 63, pod.metadata.name
+        for key, value in pod.metadata.labels.items():
+            assert LABEL_KEY.match(key) and LABEL_VALUE.match(value) and len(value) <= 63, (
+                task_id,
+                key,
+                value,
+            )
+
+
+def test_default_images_namespace_and_real_gcs_env(single_default) -> None:
+    pods = single_default[0].pods
+    expected = {
+        "extract": "extractor",
+        "preprocess": "preprocessor",
+        "train": "trainer",
+        "promote": "trainer",
+    }
+    for task_id, image in expected.items():
+        pod = pods[task_id]
+        base = base_container(pod)
+        assert base.image == f"census-pipeline/{image}:0.1.0"
+        assert pod.metadata.namespace == "ml-pipeline"
+        env = _env(pod)
+        assert env["STAGE_IMAGE"] == base.image
+        # Real GCS: the emulator variables are absent, not empty.
+        assert "STORAGE_EMULATOR_HOST" not in env and "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT" not in env
+        assert container(pod, SIDECAR).image.startswith("alpine:")
+    assert _env(pods["train"])["MLFLOW_TRACKING_URI"] == "http://mlflow.mlflow.svc.cluster.local:5000"
+    assert "MLFLOW_TRACKING_URI" not in _env(pods["extract"])
+
+
+def test_default_args_with_xcom_values_filled_in(single_default) -> None:
+    pods = single_default[0].pods
+    args = {task_id: base_container(pod).args for task_id, pod in pods.items()}
+    run_dir = arg_after(args["extract"], "--output").removesuffix("/extract/census.parquet")
+    prefix, run_segment = run_dir.rsplit("/", 1)
+    assert prefix == "gs://census-pipeline-data/runs/mlflow-dag"
+    assert SAFE_SEGMENT.match(run_segment) and run_segment.startswith("manual__")
+    assert args["extract"] == [
+        "--source", "bigquery://bigquery-public-data.ml_datasets.census_adult_income",
+        "--output", f"{run_dir}/extract/census.parquet",
+    ]  # fmt: skip  # no --force: the empty optional flag is dropped
+    assert args["preprocess"] == [
+        "--input", f"{run_dir}/extract/census.parquet",  # extract's XCom raw_uri
+        "--output-prefix", f"{run_dir}/preprocess", "--test-size", "0.2", "--seed", "55",
+    ]  # fmt: skip
+    assert args["train"] == [
+        "fit", "--model", "lgbm", "--features-uri", f"{run_dir}/preprocess/features.json",
+        "--experiment", "census-income", "--grid", "full", "--search", "grid",
+    ]  # fmt: skip
+    assert args["promote"][:5] == [
+        "promote",
+        "--experiment",
+        "census-income",
+        "--model-name",
+        "census-never-married",
+    ]
+    assert arg_after(args["promote"], "--alias") == "champion"
+    candidates = json.loads(arg_after(args["promote"], "--candidates"))
+    assert [c["model"] for c in candidates] == ["lgbm"]
+
+
+def test_offline_overrides_reach_every_pod(multi_offline) -> None:
+    pods = multi_offline[0].pods
+    for task_id, pod in pods.items():
+        base = base_container(pod)
+        stage = {"extract": "extractor", "preprocess": "preprocessor"}.get(task_id, "trainer")
+        assert base.image == f"registry.local:5000/census-pipeline/{stage}:0.1.0"
+        assert pod.metadata.namespace == "ml-test"
+        env = _env(pod)
+        assert env["STORAGE_EMULATOR_HOST"] == OFFLINE_VARS["AIRFLOW_VAR_GCS_EMULATOR_HOST"]
+        assert env["GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT"] == "false"
+        assert env["AIRFLOW_CTX_DAG_ID"] == "mlflow-multimodel-dag"
+        assert env["AIRFLOW_CTX_TASK_ID"] == task_id
+        assert env["AIRFLOW_CTX_TRY_NUMBER"] == "1"
+        assert env["AIRFLOW_CTX_DAG_RUN_ID"].startswith("manual__")
+        assert container(pod, SIDECAR).image == "registry.local:5000/alpine:3.24.2"
+        for flag in ("--output", "--output-prefix"):
+            if flag in base.args:
+                assert arg_after(base.args, flag).startswith(
+                    "gs://test-data-bucket/runs/mlflow-multimodel-dag/"
+                )
+    assert _env(pods["train.lgbm"])["MLFLOW_TRACKING_URI"] == "http://mlflow.test.svc:5000"
+
+
+def test_params_reach_the_arguments(multi_offline) -> None:
+    pods = multi_offline[0].pods
+    args = {task_id: base_container(pod).args for task_id, pod in pods.items()}
+    assert arg_after(args["extract"], "--source") == OFFLINE_CONF["source"]
+    assert args["extract"][-1] == "--force" and args["preprocess"][-1] == "--force"
+    assert arg_after(args["preprocess"], "--test-size") == "0.25"
+    assert arg_after(args["preprocess"], "--seed") == "7"
+    for model in ("lgbm", "logreg"):
+        fit = args[f"train.{model}"]
+        assert arg_after(fit, "--model") == model
+        assert (arg_after(fit, "--grid"), arg_after(fit, "--search")) == ("demo", "halving")
+        assert arg_after(fit, "--experiment") == "census-ci"
+    candidates = json.loads(arg_after(args["promote"], "--candidates"))
+    assert sorted(c["model"] for c in candidates) == ["lgbm", "logreg"]
+
+
+def test_unselected_trainer_is_skipped_without_a_pod(multi_one_model) -> None:
+    capture, states = multi_one_model
+    assert states == {
+        "extract": "success",
+        "preprocess": "success",
+        "train.lgbm": "skipped",
+        "train.logreg": "success",
+        "promote": "success",
+    }
+    assert "train.lgbm" not in capture.pods
+    candidates = json.loads(arg_after(base_container(capture.pods["promote"]).args, "--candidates"))
+    assert [c["model"] for c in candidates] == ["logreg"], "no null placeholder for the skipped trainer"
+
+
+def test_resources_match_the_cpu_budget(single_default, multi_offline) -> None:
+    expected_cpus = {"extract": 1, "preprocess": 1, "train": 2, "promote": 1}
+    for task_id, pod in _all_pods(single_default, multi_offline):
+        stage = task_id.split(".")[0]
+        res = base_container(pod).resources
+        assert set(res.requests) == {"cpu", "memory"} and set(res.limits) == {"cpu", "memory"}
+        assert res.limits["cpu"] == str(expected_cpus[stage])
+        assert _env(pod)["PIPELINE_CPUS"] == str(expected_cpus[stage])
+        sidecar = ApiClient().sanitize_for_serialization(container(pod, SIDECAR).resources)
+        assert set(sidecar["requests"]) == set(sidecar["limits"]) == {"cpu", "memory"}
+
+
+def test_sidecar_resources_default_and_from_the_connection(single_default, multi_offline) -> None:
+    default = container(single_default[0].pods["extract"], SIDECAR).resources
+    assert default.requests == {"cpu": "10m", "memory": "16Mi"}
+    assert default.limits == {"cpu": "50m", "memory": "32Mi"}
+    for pod in multi_offline[0].pods.values():
+        assert ApiClient().sanitize_for_serialization(container(pod, SIDECAR).resources) == SIDECAR_RESOURCES
+
+
+def test_security_contexts_volumes_and_pod_settings(single_default, multi_offline) -> None:
+    for task_id, pod in _all_pods(single_default, multi_offline):
+        spec = pod.spec
+        psc = spec.security_context
+        assert (psc.run_as_non_root, psc.run_as_user, psc.run_as_group, psc.fs_group) == (
+            True,
+            10001,
+            10001,
+            10001,
+        )
+        assert psc.seccomp_profile.type == "RuntimeDefault"
+        assert spec.service_account_name == "pipeline-stage"
+        assert spec.automount_service_account_token is False
+        assert spec.restart_policy == "Never"
+        assert spec.active_deadline_seconds > 0
+        for name in ("base", SIDECAR):
+            sc = container(pod, name).security_context
+            sc = sc if isinstance(sc, dict) else ApiClient().sanitize_for_serialization(sc)
+            assert sc["readOnlyRootFilesystem"] is True, (task_id, name)
+            assert sc["allowPrivilegeEscalation"] is False
+            assert sc["capabilities"]["drop"] == ["ALL"]
+            assert sc["runAsNonRoot"] is True
+        base = base_container(pod)
+        assert base.image_pull_policy == "IfNotPresent"
+        volumes = {v.name: v for v in spec.volumes}
+        assert set(volumes) == {"xcom", "tmp"}
+        assert volumes["xcom"].empty_dir is not None and volumes["tmp"].empty_dir is not None
+        mounts = {m.mount_path: m.name for m in base.volume_mounts}
+        assert mounts == {"/airflow/xcom": "xcom", "/tmp": "tmp"}
+        assert {m.mount_path for m in container(pod, SIDECAR).volume_mounts} == {"/airflow/xcom"}
+        labels = pod.metadata.labels
+        assert labels["app.kubernetes.io/name"] == "census-pipeline"
+        assert labels["dag_id"] in ("mlflow-dag", "mlflow-multimodel-dag")
+        assert labels["task_id"] == task_id and labels["run_id"]

@@ -156,7 +156,7 @@ def test_no_secret_value_is_rendered(scenario: tuple[str, dict[str, Any]]) -> No
     assert not find_all(objects, "Secret"), "the chart only references existing Secrets"
     for obj in objects:
         text = str(obj)
-        assert not re.search(r"postgresql://[^:$]+:[^$@]+@", text), obj["metadata"]["name"]
+        assert not re.search(r"postgresql(\+\w+)?://[^:$]+:[^$@]+@", text), obj["metadata"]["name"]
         assert "password1234" not in text
 
 
@@ -254,7 +254,7 @@ def test_production_server_builds_the_uri_from_the_password_secret(production: l
     env = env_map(container(spec, "mlflow"))
     assert env["MLFLOW_DB_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "mlflow-postgresql"
     assert env["MLFLOW_BACKEND_STORE_URI"]["value"] == (
-        "postgresql://mlflow:$(MLFLOW_DB_PASSWORD)@mlflow-postgresql:5432/mlflow"
+        "postgresql+psycopg2://mlflow:$(MLFLOW_DB_PASSWORD)@mlflow-postgresql:5432/mlflow"
     )
     # Kubernetes expands $(VAR) only from variables defined earlier in the list.
     order = [e["name"] for e in container(spec, "mlflow")["env"]]

@@ -130,7 +130,7 @@ ever comes from a Secret. */}}
       name: {{ .Values.backendStore.postgresql.existingSecret }}
       key: {{ .Values.backendStore.postgresql.passwordKey }}
 - name: MLFLOW_BACKEND_STORE_URI
-  value: {{ printf "postgresql://%s:$(MLFLOW_DB_PASSWORD)@%s:5432/%s" .Values.backendStore.postgresql.username (include "mlflow.postgresqlName" .) .Values.backendStore.postgresql.database | quote }}
+  value: {{ printf "postgresql+psycopg2://%s:$(MLFLOW_DB_PASSWORD)@%s:5432/%s" .Values.backendStore.postgresql.username (include "mlflow.postgresqlName" .) .Values.backendStore.postgresql.database | quote }}
 {{- else }}
 - name: MLFLOW_BACKEND_STORE_URI
   valueFrom:

@@ -17,8 +17,11 @@ def setup_logging(stage: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level if level in logging.getLevelNamesMapping() else "INFO")
-    for noisy in ("urllib3", "google", "gcsfs", "fsspec", "asyncio", "matplotlib", "alembic", "git"):
+    for noisy in ("urllib3", "google", "fsspec", "asyncio", "matplotlib", "alembic", "git"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # gcsfs logs a traceback per retry of an unreachable endpoint; the stage reports the outcome
+    # itself as one ERROR line (storage._translate), so only its critical messages are kept.
+    logging.getLogger("gcsfs").setLevel(logging.CRITICAL)
 
 
 def _fmt_seconds(seconds: float) -> str:

@@ -39,17 +39,26 @@ def _translate(exc: Exception, loc: Location, action: str) -> StageError:
             f"cannot {action} {loc.uri}: permission denied",
             "grant the stage's service account access to the bucket (Workload Identity) or fix the URI",
         )
-    if (
-        isinstance(exc, ConnectionError)
-        or "cannot connect" in text.lower()
-        or "connection refused" in text.lower()
-    ):
-        return StageError(
-            f"cannot {action} {loc.uri}: storage endpoint unreachable ({text.splitlines()[0][:200]})",
-            "check network access to GCS, or STORAGE_EMULATOR_HOST when using the emulator",
-        )
+    if _is_connection_error(exc):
+        return _unreachable(loc, action, exc)
     return StageError(
         f"cannot {action} {loc.uri}: {text.splitlines()[0][:300]}", "check the URI and credentials"
+    )
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    # aiohttp's connector errors are OSErrors; FileNotFound/Permission are answers, not outages.
+    refused = "cannot connect" in text or "connection refused" in text
+    is_os = isinstance(exc, OSError) and not isinstance(exc, (FileNotFoundError, PermissionError))
+    return isinstance(exc, ConnectionError) or refused or (is_os and "connect" in text)
+
+
+def _unreachable(loc: Location, action: str, exc: BaseException) -> StageError:
+    first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+    return StageError(
+        f"cannot {action} {loc.uri}: storage endpoint unreachable ({first})",
+        "check network access to GCS, or STORAGE_EMULATOR_HOST when using the emulator",
     )
 
 
@@ -64,7 +73,9 @@ def _bucket_missing(loc: Location) -> bool:
         filesystem("gs").call("GET", f"b/{loc.bucket}", json_out=True)
     except FileNotFoundError:
         return True
-    except Exception:
+    except Exception as exc:
+        if _is_connection_error(exc):
+            raise _unreachable(loc, "reach", exc) from exc
         return False
     return False
 

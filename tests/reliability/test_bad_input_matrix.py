@@ -1,0 +1,368 @@
+"""Bad inputs across every stage and the DAG params, on the GCS emulator and a real MLflow server.
+
+One table, one row per case. Each stage case uploads its input under its own key in
+gs://census-pipeline-data, plus an earlier output at another key, then runs the stage as a
+process (like a pod) and asserts: exit 2, exactly one `ERROR [stage] problem | fix: ...` line
+naming the problem, no return.json, no object under the case's output prefix, the earlier
+output untouched (same generation), and for trainer cases no MLflow run or registered model.
+The CLI tier covers similar files on local paths; here inputs and outputs live in a bucket.
+
+Bad DAG params are validated by real Airflow (.venv-airflow) the way the scheduler does before it
+creates a DAG run (`params.deep_merge(conf).validate()` in create_dagrun): no run, so no pod.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fixtures.servers import DATA_BUCKET, GcsEmulator, MlflowServer
+from tests.helpers.stages import ROOT, StageRun, assert_bad_input, run_stage
+from tests.reliability import bad_inputs as bad
+
+AIRFLOW_PY = ROOT / ".venv-airflow" / "bin" / "python"
+PARALLEL = 3  # stage processes at once: mostly import time, 2 cores
+
+
+@dataclass(frozen=True)
+class Case:
+    """A stage run on bad input. Tokens in args: @IN@/@OUT@ (gs:// prefixes of this case),
+    @LOCAL@ (a local directory), @EXP@ (this case's MLflow experiment, also the model name)."""
+
+    module: str
+    args: tuple[str, ...]
+    words: tuple[str, ...]
+    uploads: Callable[[], dict[str, bytes]] = dict  # name under @IN@ -> content
+    local: Callable[[], dict[str, bytes]] = dict  # name under @LOCAL@ -> content
+
+
+def _features(target_values: list[int], **override: Any) -> Callable[[], dict[str, bytes]]:
+    def build() -> dict[str, bytes]:
+        files = bad.features_set(target_values)
+        return {**files, "features.json": bad.manifest("@IN@", files, **override)}
+
+    return build
+
+
+EXTRACT = ("--output", "@OUT@/raw/census.parquet")
+PREPROCESS = ("--output-prefix", "@OUT@/features")
+FIT = ("fit", "--experiment", "@EXP@", "--grid", "demo")
+PROMOTE = ("promote", "--experiment", "@EXP@", "--model-name", "@EXP@")
+GOOD_FEATURES = _features([0, 1])
+FEATURES = "@IN@/features.json"
+
+CASES: dict[str, Case] = {
+    # --- extractor: what a source can be wrong with
+    "extract-empty-table": Case(
+        "extractor", ("--source", "@IN@/census.csv", *EXTRACT), ("no rows",),
+        lambda: {"census.csv": bad.header_only_csv()},
+    ),
+    "extract-empty-file": Case(
+        "extractor", ("--source", "@IN@/census.csv", *EXTRACT), ("is empty", "--source"),
+        lambda: {"census.csv": b""},
+    ),
+    "extract-missing-column": Case(
+        "extractor", ("--source", "@IN@/census.parquet", *EXTRACT), ("lacks", "occupation"),
+        lambda: {"census.parquet": bad.without("occupation")},
+    ),
+    "extract-extra-column": Case(
+        "extractor", ("--source", "@IN@/census.parquet", *EXTRACT), ("outside the census contract", "bonus"),
+        lambda: {"census.parquet": bad.with_extra("bonus")},
+    ),
+    "extract-wrong-type": Case(
+        "extractor", ("--source", "@IN@/census.parquet", *EXTRACT), ("age is string", "expected int"),
+        lambda: {"census.parquet": bad.replaced("age", "old")},
+    ),
+    "extract-not-census": Case(
+        "extractor", ("--source", "@IN@/other.csv", *EXTRACT), ("not the census table",),
+        lambda: {"other.csv": bad.not_census_csv()},
+    ),
+    "extract-corrupt-parquet": Case(
+        "extractor", ("--source", "@IN@/census.parquet", *EXTRACT), ("corrupt Parquet",),
+        lambda: {"census.parquet": bad.corrupt_parquet()},
+    ),
+    "extract-truncated-csv": Case(
+        "extractor", ("--source", "@IN@/census.csv.gz", *EXTRACT), ("not a valid census CSV",),
+        lambda: {"census.csv.gz": bad.truncated_csv_gz()},
+    ),
+    "extract-malformed-uri": Case(
+        "extractor", ("--source", "gs://Census_Data/census.csv", *EXTRACT), ("invalid bucket name",),
+    ),
+    "extract-missing-object": Case(
+        "extractor", ("--source", "@IN@/nope.csv", *EXTRACT), ("does not exist", "nope.csv"),
+    ),
+    "extract-missing-output-bucket": Case(
+        "extractor",
+        ("--source", "@IN@/census.parquet", "--output", "gs://census-no-such-bucket/raw/census.parquet"),
+        ("bucket 'census-no-such-bucket'", "create the bucket"),
+        lambda: {"census.parquet": bad.parquet_bytes(bad.raw_frame())},
+    ),
+    "extract-missing-source-bucket": Case(
+        "extractor", ("--source", "gs://census-no-such-bucket/census.csv", *EXTRACT),
+        ("bucket 'census-no-such-bucket'",),
+    ),
+    # --- preprocessor: a raw table that is census-shaped but unusable
+    "preprocess-all-null-column": Case(
+        "preprocessor", ("--input", "@IN@/raw.parquet", *PREPROCESS), ("only NULL values", "occupation"),
+        lambda: {"raw.parquet": bad.replaced("occupation", None)},
+    ),
+    "preprocess-single-class-target": Case(
+        "preprocessor", ("--input", "@IN@/raw.parquet", *PREPROCESS), ("single class",),
+        lambda: {"raw.parquet": bad.replaced("marital_status", " Married-civ-spouse")},
+    ),
+    "preprocess-unknown-labels": Case(
+        "preprocessor", ("--input", "@IN@/raw.parquet", *PREPROCESS), ("income_bracket", "'50K+'"),
+        lambda: {"raw.parquet": bad.replaced("income_bracket", " 50K+")},
+    ),
+    "preprocess-wrong-type": Case(
+        "preprocessor", ("--input", "@IN@/raw.parquet", *PREPROCESS), ("hours_per_week is double",),
+        lambda: {"raw.parquet": bad.replaced("hours_per_week", 40.5, "float64")},
+    ),
+    "preprocess-empty-table": Case(
+        "preprocessor", ("--input", "@IN@/raw.parquet", *PREPROCESS), ("has no rows",),
+        lambda: {"raw.parquet": bad.empty_table()},
+    ),
+    "preprocess-csv-not-parquet": Case(
+        "preprocessor", ("--input", "@IN@/raw.parquet", *PREPROCESS), ("not a readable Parquet",),
+        lambda: {"raw.parquet": bad.truncated_csv_gz()},
+    ),
+    "preprocess-malformed-prefix": Case(
+        "preprocessor", ("--input", "@IN@/raw.parquet", "--output-prefix", "s3://bucket/features"),
+        ("unsupported scheme 's3'",), lambda: {"raw.parquet": bad.parquet_bytes(bad.raw_frame())},
+    ),
+    # --- trainer fit: model, grid and features problems
+    "fit-unknown-model": Case(
+        "trainer", (*FIT, "--model", "xgboost", "--features-uri", "@IN@/features.json"),
+        ("unknown model 'xgboost'",), GOOD_FEATURES,
+    ),
+    "fit-grid-unknown-param": Case(
+        "trainer", (*FIT[:-1], "@LOCAL@/grid.yaml", "--model", "lgbm", "--features-uri", FEATURES),
+        ("unknown parameter", "num_leafs"), GOOD_FEATURES,
+        lambda: {"grid.yaml": b"lgbm:\n  num_leafs: [31]\n"},
+    ),
+    "fit-grid-invalid-combination": Case(
+        "trainer",
+        (*FIT[:-1], "@LOCAL@/grid.yaml", "--model", "logreg", "--features-uri", "@IN@/features.json"),
+        ("invalid combination", "lbfgs"), GOOD_FEATURES,
+        lambda: {"grid.yaml": b"logreg:\n  solver: [lbfgs]\n  l1_ratio: [1.0]\n"},
+    ),
+    "fit-grid-unknown-name": Case(
+        "trainer", (*FIT[:-1], "huge", "--model", "lgbm", "--features-uri", "@IN@/features.json"),
+        ("neither a built-in grid",), GOOD_FEATURES,
+    ),
+    "fit-cv-too-small": Case(
+        "trainer", (*FIT, "--cv", "1", "--model", "lgbm", "--features-uri", "@IN@/features.json"),
+        ("--cv 1 is too small",), GOOD_FEATURES,
+    ),
+    "fit-features-missing": Case(
+        "trainer", (*FIT, "--model", "lgbm", "--features-uri", "@IN@/features.json"), ("does not exist",),
+    ),
+    "fit-features-malformed-uri": Case(
+        "trainer", (*FIT, "--model", "lgbm", "--features-uri", f"gs://{DATA_BUCKET}"), ("names no object",),
+    ),
+    "fit-features-not-json": Case(
+        "trainer", (*FIT, "--model", "lgbm", "--features-uri", "@IN@/features.json"), ("not valid JSON",),
+        lambda: {"features.json": b'{"target": "never_married", "features": ['},
+    ),
+    "fit-features-not-a-manifest": Case(
+        "trainer", (*FIT, "--model", "lgbm", "--features-uri", "@IN@/features.json"),
+        ("not a features manifest", "train_uri"), lambda: {"features.json": b'{"columns": ["id", "name"]}'},
+    ),
+    "fit-split-changed": Case(
+        "trainer", (*FIT, "--model", "lgbm", "--features-uri", "@IN@/features.json"), ("changed after",),
+        _features([0, 1], train_sha256="0" * 64),
+    ),
+    "fit-single-class-target": Case(
+        "trainer", (*FIT, "--model", "logreg", "--features-uri", "@IN@/features.json"),
+        ("single class",), _features([0]),
+    ),
+    # --- trainer promote: candidates that cannot be promoted
+    "promote-candidates-not-json": Case("trainer", (*PROMOTE, "--candidates", "[{"), ("not valid JSON",)),
+    "promote-no-candidates": Case("trainer", (*PROMOTE, "--candidates", "[null]"), ("holds no candidates",)),
+    "promote-candidate-lacks-keys": Case(
+        "trainer", (*PROMOTE, "--candidates", '[{"model": "lgbm"}]'), ("lacks", "run_id"),
+    ),
+    "promote-unknown-run": Case(
+        "trainer",
+        (*PROMOTE, "--candidates", json.dumps([{
+            "model": "lgbm", "run_id": "0" * 32, "model_uri": "models:/m-0", "metrics": {"roc_auc": 0.9},
+            "features_uri": "@IN@/features.json", "test_sha256": "0" * 64,
+        }])),
+        ("not in this tracking server",),
+    ),
+}  # fmt: skip
+
+# (dag_id, conf, the param Airflow must name). tests/dags/test_params.py has more values per param;
+# these are the kinds an operator typing into the trigger form gets wrong.
+DAG_PARAM_CASES: dict[str, tuple[str, dict[str, Any], str]] = {
+    "dag-source-bad-bucket": ("mlflow-dag", {"source": "gs://Census_Data/census.csv"}, "source"),
+    "dag-source-no-object": ("mlflow-dag", {"source": "gs://census-pipeline-data"}, "source"),
+    "dag-test-size-zero": ("mlflow-dag", {"test_size": 0}, "test_size"),
+    "dag-seed-not-integer": ("mlflow-dag", {"seed": "abc"}, "seed"),
+    "dag-experiment-empty": ("mlflow-dag", {"experiment": ""}, "experiment"),
+    "dag-unknown-model": ("mlflow-multimodel-dag", {"models": ["lgbm", "xgboost"]}, "models"),
+}
+VALID_CONF_CASE = "dag-valid-conf"
+VALID_CONF = {"source": "gs://census-pipeline-data/inputs/census.csv.gz", "test_size": 0.25, "seed": 7}
+
+
+@dataclass
+class Outcome:
+    case: Case
+    run: StageRun
+    out_prefix: str  # object-name prefix that must stay empty
+    earlier: dict[str, Any] = field(default_factory=dict)  # object name -> generation before the run
+    experiment: str = ""
+
+
+def _snapshot(gcs: GcsEmulator, prefix: str) -> dict[str, Any]:
+    return {b.name: (b.generation, b.md5_hash) for b in gcs.client().list_blobs(DATA_BUCKET, prefix=prefix)}
+
+
+@pytest.fixture(scope="module")
+def matrix(
+    gcs_emulator: GcsEmulator, mlflow_server: MlflowServer, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Outcome]:
+    """Every case set up, then run PARALLEL at a time (each under its own keys)."""
+    tag = uuid.uuid4().hex[:8]
+    env = {
+        "STORAGE_EMULATOR_HOST": gcs_emulator.url,
+        "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT": "false",
+        "MLFLOW_TRACKING_URI": mlflow_server.url,
+    }
+    earlier_output = bad.parquet_bytes(bad.raw_frame())
+    jobs: list[tuple[str, list[str], Path, Outcome]] = []
+    for case_id, case in CASES.items():
+        base = f"reliability/matrix/{tag}/{case_id}"
+        local = tmp_path_factory.mktemp(case_id)
+        experiment = f"rel-matrix-{tag}-{case_id}"
+        tokens = {
+            "@IN@": f"gs://{DATA_BUCKET}/{base}/in",
+            "@OUT@": f"gs://{DATA_BUCKET}/{base}/out",
+            "@LOCAL@": str(local),
+            "@EXP@": experiment,
+        }
+
+        def fill(text: str, tokens: dict[str, str] = tokens) -> str:
+            for token, value in tokens.items():
+                text = text.replace(token, value)
+            return text
+
+        for name, content in case.uploads().items():
+            if name.endswith(".json"):  # manifests name their splits by URI
+                content = fill(content.decode()).encode()
+            gcs_emulator.upload(DATA_BUCKET, f"{base}/in/{name}", content)
+        for name, content in case.local().items():
+            (local / name).write_bytes(content)
+        gcs_emulator.upload(DATA_BUCKET, f"{base}/earlier/census.parquet", earlier_output)
+        outcome = Outcome(case, None, f"{base}/out/", _snapshot(gcs_emulator, f"{base}/earlier/"), experiment)  # type: ignore[arg-type]
+        jobs.append((case.module, [fill(a) for a in case.args], local / "xcom", outcome))
+
+    def run(job: tuple[str, list[str], Path, Outcome]) -> None:
+        module, args, xcom, outcome = job
+        outcome.run = run_stage(module, args, xcom_dir=xcom, env=env, timeout=300)
+
+    with ThreadPoolExecutor(PARALLEL) as pool:
+        list(pool.map(run, jobs))
+    return {case_id: job[3] for case_id, job in zip(CASES, jobs, strict=True)}
+
+
+@pytest.fixture(scope="module")
+def mlflow_client(mlflow_server: MlflowServer) -> Any:
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(mlflow_server.url)
+
+
+def test_the_matrix_has_at_least_20_cases() -> None:
+    assert len(CASES) + len(DAG_PARAM_CASES) >= 20
+    kinds = {case.module for case in CASES.values()}
+    assert kinds == {"extractor", "preprocessor", "trainer"}
+
+
+@pytest.mark.parametrize("case_id", list(CASES))
+def test_stage_fails_in_one_line_and_leaves_nothing(
+    case_id: str, matrix: dict[str, Outcome], gcs_emulator: GcsEmulator, mlflow_client: Any
+) -> None:
+    outcome = matrix[case_id]
+    line = assert_bad_input(outcome.run, *outcome.case.words)
+    assert outcome.run.stderr.splitlines()[-1] == line, "the error line is the last word of the stage"
+    assert _snapshot(gcs_emulator, outcome.out_prefix) == {}, "an output object was left behind"
+    assert _snapshot(gcs_emulator, outcome.out_prefix.replace("/out/", "/earlier/")) == outcome.earlier
+    if outcome.case.module == "trainer":
+        experiment = mlflow_client.get_experiment_by_name(outcome.experiment)
+        if experiment is not None:
+            assert mlflow_client.search_runs([experiment.experiment_id]) == [], "a failed fit left a run"
+        assert mlflow_client.search_registered_models(f"name = '{outcome.experiment}'") == []
+
+
+# --------------------------------------------------------------------------- DAG params
+
+_VALIDATE = r"""
+import json, sys, warnings
+warnings.simplefilter("ignore")
+from airflow.dag_processing.dagbag import BundleDagBag
+from airflow.sdk.exceptions import ParamValidationError
+from airflow.serialization.serialized_objects import DagSerialization
+dags_folder, cases = sys.argv[1], json.loads(sys.argv[2])
+bag = BundleDagBag(dags_folder, bundle_path=dags_folder, bundle_name="dags-folder")
+if bag.import_errors:
+    sys.exit(f"DAG import errors: {bag.import_errors}")
+out = {}
+for case_id, (dag_id, conf) in cases.items():
+    # The scheduler's view of the DAG: serialized as the DAG processor stores it, read back.
+    params = DagSerialization.from_dict(DagSerialization.to_dict(bag.dags[dag_id])).params
+    try:
+        params.validate()  # the defaults themselves are valid
+    except ParamValidationError as exc:
+        sys.exit(f"{dag_id} defaults are invalid: {exc}")
+    try:
+        params.deep_merge(conf).validate()  # what create_dagrun runs before any DAG run exists
+        out[case_id] = {"rejected": False}
+    except ParamValidationError as exc:
+        out[case_id] = {"rejected": True, "error": str(exc)}
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def dag_param_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    assert AIRFLOW_PY.is_file(), f"{AIRFLOW_PY} missing | fix: make venv-airflow"
+    home = tmp_path_factory.mktemp("airflow-home")
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(home),
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+    }
+    cases = {cid: [dag_id, conf] for cid, (dag_id, conf, _) in DAG_PARAM_CASES.items()}
+    cases[VALID_CONF_CASE] = ["mlflow-dag", VALID_CONF]
+    proc = subprocess.run(
+        [str(AIRFLOW_PY), "-c", _VALIDATE, str(ROOT / "dags"), json.dumps(cases)],
+        capture_output=True, text=True, env=env, timeout=240, check=False, cwd=home,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("case_id", list(DAG_PARAM_CASES))
+def test_bad_dag_param_is_rejected_before_a_run_exists(case_id: str, dag_param_results: dict) -> None:
+    _, conf, param = DAG_PARAM_CASES[case_id]
+    result = dag_param_results[case_id]
+    assert result["rejected"], f"Airflow accepted {conf}"
+    first = result["error"].splitlines()[0]
+    assert f"param {param}" in first, f"the error must name the param: {first}"
+
+
+def test_valid_params_pass_the_same_check(dag_param_results: dict) -> None:
+    """The same check accepts good values, so the rejections above are about the values."""
+    assert dag_param_results[VALID_CONF_CASE] == {"rejected": False}

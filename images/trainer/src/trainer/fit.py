@@ -1,0 +1,325 @@
+"""`trainer fit`: cross-validated search on the train split, holdout scores, one MLflow run.
+
+Retries of an Airflow task do not train twice: the run carries a task key (dag_id/run_id/task_id);
+a FINISHED run with the same key and model is returned as is, and RUNNING leftovers of a killed
+earlier attempt are marked KILLED. A run that fails (exception or SIGTERM) ends as FAILED.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from pipeline_common.errors import StageError
+from pipeline_common.lineage import lineage
+from pipeline_common.resources import available_cpus
+
+from trainer import __version__ as trainer_version
+from trainer import data, grids, metrics, models, plots, search, tracking
+
+log = logging.getLogger(__name__)
+SEED = 55
+RESULT_ARTIFACT = "fit_result.json"
+INPUT_EXAMPLE_ROWS = 5
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    model: str
+    features_uri: str
+    experiment: str
+    grid: str = "full"
+    search: str = "grid"
+    cv: int = 5
+    n_jobs: int | None = None
+
+
+def task_key() -> str | None:
+    """dag_id/run_id/task_id of the Airflow task running this pod; None outside Airflow.
+
+    The try number is left out on purpose: a retry must find the run of the attempt before it.
+    """
+    facts = lineage()
+    parts = [facts.get(k) for k in ("airflow.dag_id", "airflow.run_id", "airflow.task_id")]
+    return "/".join(parts) if all(parts) else None  # type: ignore[arg-type]
+
+
+def _budget(requested: int | None) -> int:
+    cpus = available_cpus()
+    if requested is None:
+        return cpus
+    if requested < 1:
+        raise StageError(
+            f"--n-jobs {requested} is not a positive number", "pass --n-jobs 1 or more, or leave it out"
+        )
+    if requested > cpus:
+        log.warning(
+            "--n-jobs %d exceeds the %d CPU(s) of this stage; using %d (oversubscription only slows it)",
+            requested,
+            cpus,
+            cpus,
+        )
+        return cpus
+    return requested
+
+
+def _pip_requirements(spec: models.ModelSpec) -> list[str]:
+    """Pins of what loading the model needs, from this image (skips MLflow's slow inference)."""
+    pins = []
+    for dist in spec.pip_packages:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            pins.append(f"{dist}=={metadata.version(dist)}")
+    for dist in ("mlflow-skinny", "mlflow"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            pins.insert(0, f"mlflow-skinny=={metadata.version(dist)}")
+            break
+    return pins
+
+
+@contextlib.contextmanager
+def _trusted_local_load() -> Iterator[None]:
+    """Let MLflow load back the model it just wrote (serving-input validation) in this process only."""
+    saved = os.environ.get("MLFLOW_ALLOW_PICKLE_DESERIALIZATION")
+    os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] = "true"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", None)
+        else:
+            os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] = saved
+
+
+def _reuse(client: Any, experiment_id: str, key: str, model: str) -> dict[str, Any] | None:
+    """The result of a FINISHED run of this task, if an earlier attempt completed one."""
+    from mlflow.entities import RunStatus
+
+    runs = client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.`{tracking.TASK_KEY}` = '{key}' and tags.`{tracking.MODEL_TAG}` = '{model}'",
+        max_results=50,
+    )
+    for run in runs:
+        if run.info.status == "RUNNING":
+            # A killed earlier attempt (SIGKILL, node loss) never ended its run.
+            log.warning("marking run %s of an earlier attempt KILLED (it never finished)", run.info.run_id)
+            client.set_terminated(run.info.run_id, status=RunStatus.to_string(RunStatus.KILLED))
+    for run in runs:
+        if run.info.status == "FINISHED":
+            path = client.download_artifacts(
+                run.info.run_id, RESULT_ARTIFACT, tempfile.mkdtemp(prefix="fit-result-")
+            )
+            result = json.loads(Path(path).read_text())
+            log.info(
+                "task %s already has FINISHED run %s; returning its result without training again",
+                key,
+                run.info.run_id,
+            )
+            return result
+    return None
+
+
+def run(opts: FitOptions) -> dict[str, Any]:
+    started = time.monotonic()
+    spec = models.get(opts.model)
+    if opts.search not in search.SEARCHES:
+        raise StageError(f"unknown --search {opts.search!r}", f"use one of {list(search.SEARCHES)}")
+    if opts.cv < 2:
+        raise StageError(f"--cv {opts.cv} is too small", "use at least 2 folds (5 is the default)")
+    grid = grids.load(opts.grid, opts.model)
+    n_jobs = _budget(opts.n_jobs)
+    manifest = data.load_manifest(opts.features_uri)
+
+    client = tracking.connect()
+    experiment_id = tracking.ensure_experiment(client, opts.experiment)
+    key = task_key()
+    if key:
+        reused = _reuse(client, experiment_id, key, opts.model)
+        if reused is not None:
+            return reused
+
+    X_train, y_train = data.read_split(manifest, "train")
+    X_test, y_test = data.read_split(manifest, "test")
+    data.require_two_classes(y_train, "train")
+    data.require_two_classes(y_test, "test")
+    if y_train.value_counts().min() < opts.cv:
+        raise StageError(
+            f"the train split has only {y_train.value_counts().min()} rows of its rarer class, "
+            f"fewer than --cv {opts.cv} folds",
+            "use more data or fewer folds",
+        )
+
+    import mlflow
+
+    tags = {
+        tracking.MODEL_TAG: opts.model,
+        "census.features_uri": manifest.uri,
+        "census.train_uri": manifest.train_uri,
+        "census.test_uri": manifest.test_uri,
+        "census.train_sha256": manifest.train_sha256,
+        "census.test_sha256": manifest.test_sha256,
+        "census.target": manifest.target,
+        "census.trainer_version": trainer_version,
+        **lineage(),
+    }
+    if key:
+        tags[tracking.TASK_KEY] = key
+    log.info(
+        "training %s: grid %s (%d candidates x %d folds = %d fits), %s search, %d worker(s), "
+        "%d train / %d test rows",
+        opts.model,
+        grid.name,
+        grid.n_candidates,
+        opts.cv,
+        grid.n_candidates * opts.cv,
+        opts.search,
+        n_jobs,
+        len(y_train),
+        len(y_test),
+    )
+    # The context manager ends the run FAILED on any exception, SIGTERM (Terminated) included.
+    with mlflow.start_run(
+        experiment_id=experiment_id,
+        run_name=f"{opts.model}-{grid.name if grid.name in grids.BUILTIN else 'custom'}",
+        tags=tags,
+    ) as active:
+        run_id = active.info.run_id
+        result = _train_and_log(opts, spec, grid, manifest, n_jobs, X_train, y_train, X_test, y_test)
+        result.update(
+            {
+                "stage": "train",
+                "model": opts.model,
+                "run_id": run_id,
+                "experiment_id": experiment_id,
+                "experiment": opts.experiment,
+                "features_uri": manifest.uri,
+                "test_sha256": manifest.test_sha256,
+            }
+        )
+        result["seconds"] = round(time.monotonic() - started, 3)
+        mlflow.log_dict(result, RESULT_ARTIFACT)
+    return result
+
+
+def _train_and_log(
+    opts: FitOptions,
+    spec: models.ModelSpec,
+    grid: grids.Grid,
+    manifest: data.Manifest,
+    n_jobs: int,
+    X_train: Any,
+    y_train: Any,
+    X_test: Any,
+    y_test: Any,
+) -> dict[str, Any]:
+    import mlflow
+    import pandas as pd
+    from mlflow.models import infer_signature
+    from sklearn.base import clone
+    from sklearn.model_selection import StratifiedKFold
+
+    cv = StratifiedKFold(n_splits=opts.cv, shuffle=True, random_state=SEED)
+    estimator = spec.build(SEED)
+    searcher = search.make_search(opts.search, estimator, grid.param_grid(), cv=cv, n_jobs=n_jobs, seed=SEED)
+    t0 = time.monotonic()
+    # Plain float64 arrays into the workers: joblib memory-maps them once instead of pickling a
+    # DataFrame per task; feature names return with the refit below.
+    searcher.fit(X_train.to_numpy(), y_train.to_numpy())
+    search_seconds = time.monotonic() - t0
+    best = searcher.best_index_
+    cv_results = pd.DataFrame(searcher.cv_results_)
+    n_fits = int(len(cv_results) * opts.cv)
+    prefixed = searcher.best_params_
+    best_params = {k[len(spec.prefix) :] if k.startswith(spec.prefix) else k: v for k, v in prefixed.items()}
+    cv_mean = float(cv_results.loc[best, "mean_test_score"])
+    cv_std = float(cv_results.loc[best, "std_test_score"])
+    log.info(
+        "search done in %.1f s: best %s cv roc_auc %.4f +/- %.4f",
+        search_seconds,
+        best_params,
+        cv_mean,
+        cv_std,
+    )
+
+    t0 = time.monotonic()
+    model = clone(estimator).set_params(**prefixed).fit(X_train, y_train)
+    refit_seconds = time.monotonic() - t0
+    proba = model.predict_proba(X_test)[:, 1]
+    scores = metrics.holdout(y_test.to_numpy(), proba)
+    log.info("holdout: %s", ", ".join(f"{k} {scores[k]:.4f}" for k in metrics.HEADLINE))
+
+    mlflow.log_params(
+        {
+            "model": opts.model,
+            "grid": grid.name,
+            "search": opts.search,
+            "cv": opts.cv,
+            "n_jobs": n_jobs,
+            "n_candidates": len(cv_results),
+            "seed": SEED,
+            **{f"best.{k}": v for k, v in best_params.items()},
+        }
+    )
+    mlflow.log_metrics(
+        {
+            **scores,
+            "cv_roc_auc_mean": cv_mean,
+            "cv_roc_auc_std": cv_std,
+            "search_seconds": search_seconds,
+            "refit_seconds": refit_seconds,
+            "n_fits": n_fits,
+        }
+    )
+    predicted = (proba >= 0.5).astype(int)
+    labels = (f"not {manifest.target}", manifest.target)
+    importance = spec.importance(model, list(X_train.columns))
+    figures = {
+        "plots/roc_curve.png": plots.roc_curve(y_test, proba, scores["roc_auc"], opts.model),
+        "plots/precision_recall_curve.png": plots.pr_curve(y_test, proba, scores["pr_auc"], opts.model),
+        "plots/confusion_matrix.png": plots.confusion_matrix(y_test, predicted, labels),
+        "plots/feature_importance.png": plots.feature_importance(importance),
+    }
+    for path, figure in figures.items():
+        mlflow.log_figure(figure, path)
+    with tempfile.TemporaryDirectory(prefix="trainer-") as tmp:
+        cv_csv = Path(tmp) / "cv_results.csv"
+        cv_results.to_csv(cv_csv, index=False)
+        importance.sort_values(ascending=False).to_csv(Path(tmp) / "feature_importance.csv", header=True)
+        mlflow.log_artifact(str(cv_csv), "cv")
+        mlflow.log_artifact(str(Path(tmp) / "feature_importance.csv"), "cv")
+
+    t0 = time.monotonic()
+    example = X_test.head(INPUT_EXAMPLE_ROWS)
+    signature = infer_signature(example, model.predict_proba(example))
+    import mlflow.sklearn
+
+    with _trusted_local_load():
+        info = mlflow.sklearn.log_model(
+            sk_model=model,
+            name="model",
+            # skops (MLflow 3's default, no arbitrary code on load) with the model's own allow-list.
+            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
+            skops_trusted_types=list(spec.trusted_types) or None,
+            pip_requirements=_pip_requirements(spec),
+            signature=signature,
+            input_example=example,
+            pyfunc_predict_fn="predict_proba",
+        )
+    log.info("model logged in %.1f s: %s", time.monotonic() - t0, info.model_uri)
+    return {
+        "model_uri": info.model_uri,
+        "metrics": {k: round(scores[k], 6) for k in metrics.HEADLINE},
+        "cv_roc_auc": round(cv_mean, 6),
+        "best_params": best_params,
+        "n_candidates": len(cv_results),
+        "n_fits": n_fits,
+    }

@@ -1,0 +1,562 @@
+"""Benchmark the pipeline against the original in-process example, on this machine, in one run.
+
+Parts (all by default; pick with --parts): baseline, pipeline (stages as processes), exhaustive
+(reference AUC), halving, containers, overhead, scaling, images. Prints one table per part and
+writes bench/results/latest.json. Benchmarks, not tests: nothing here asserts a timing.
+
+Run: .venv/bin/python -m bench.run [--quick] [--baseline-cap 600] [--scales "1 10 100"] [--containers auto]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import report, tables
+from bench.measure import RunResult, Sample, run_measured, steps_from_markers
+from bench.report import say
+from bench.scaling import run_scaling
+from bench.stages import PY, ROOT, TAG, StageRun, docker_ok, image_exists, run_stage
+
+PARTS = ("baseline", "pipeline", "exhaustive", "halving", "containers", "overhead", "scaling", "images")
+MODELS = ("lgbm", "logreg")
+DATA_CANDIDATES = (
+    ROOT / "data/census_adult_income.csv.gz",
+    Path("/work/shared/data/census_adult_income.csv"),
+)
+BUILD_TIMES = ROOT / "bench/results/build_times.json"
+
+
+def _beat(label: str, cap: float | None):
+    def beat(sample: Sample) -> None:
+        cap_text = f" of cap {cap:.0f} s" if cap else ""
+        say(f"    {label}: {sample.t:.0f} s{cap_text}, CPU {sample.cpu:.0f} s, RSS {sample.rss / 1e6:.0f} MB")
+
+    return beat
+
+
+def _last_result(run: RunResult) -> dict[str, Any]:
+    results = [m for _, m in run.markers if m.get("event") == "result"]
+    return results[-1] if results else {}
+
+
+# --- 1. baseline ---------------------------------------------------------------------------------
+
+
+def run_baseline(data: Path, models: list[str], cap: float, grid: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"cap_s": cap, "grid": grid, "models": {}, "prep": {}}
+    from sklearn.model_selection import ParameterGrid
+
+    from bench.baseline import ORIGINAL_GRIDS, TINY_GRIDS
+
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    for i, model in enumerate(models):
+        say(f"  baseline {model}: load, clean, one-hot, split, GridSearchCV(n_jobs=-1); cap {cap:.0f} s ...")
+        cmd = [PY, "-m", "bench.baseline", "--data", str(data), "--model", model, "--grid", grid]
+        run = run_measured(cmd, env=env, cwd=ROOT, cap_s=cap, heartbeat=_beat(f"baseline {model}", cap))
+        steps = steps_from_markers(run)
+        if i == 0:
+            out["prep"] = {k: v for k, v in steps.items() if not k.startswith(("search:", "predict:"))}
+            info = [m for _, m in run.markers if m.get("step") == "data"]
+            out["data"] = info[0] if info else {}
+        res = _last_result(run)
+        if run.returncode != 0 and not run.timed_out:
+            say("    baseline failed: " + run.text("stderr")[-800:])
+        search = steps.get(f"search:{model}", {})
+        predict = steps.get(f"predict:{model}", {})
+        total_fits = 5 * len(ParameterGrid((ORIGINAL_GRIDS if grid == "original" else TINY_GRIDS)[model]))
+        fits_done = sum(1 for ln in run.lines if ln.text.startswith("[CV ") and " END " in ln.text)
+        out["models"][model] = {
+            "capped": run.timed_out,
+            "fits_done": fits_done,
+            "fits_total": total_fits,
+            # A capped grid's full time if the remaining fits ran as fast as the finished ones.
+            "extrapolated_s": (search.get("wall_s", 0.0) * total_fits / fits_done)
+            if run.timed_out and fits_done
+            else None,
+            "returncode": run.returncode,
+            "wall_s": search.get("wall_s", 0.0) + predict.get("wall_s", 0.0),
+            "cpu_s": search.get("cpu_s", 0.0) + predict.get("cpu_s", 0.0),
+            "peak_rss_bytes": max(search.get("peak_rss_bytes", 0), predict.get("peak_rss_bytes", 0)),
+            "process_wall_s": run.wall_s,
+            "process_peak_rss_bytes": run.peak_rss_bytes,
+            "roc_auc": res.get("roc_auc"),
+            "cv_roc_auc": res.get("cv_roc_auc"),
+            "best_params": res.get("best_params"),
+            "n_candidates": res.get("n_candidates"),
+            "n_failed_candidates": res.get("n_failed"),
+            "steps": steps,
+        }
+        state = (
+            f"HIT THE CAP after {fits_done}/{total_fits} fits"
+            if run.timed_out
+            else f"AUC {res.get('roc_auc', float('nan')):.4f}"
+        )
+        say(f"  baseline {model}: {out['models'][model]['wall_s']:.1f} s search+predict, {state}")
+    return out
+
+
+# --- 2. the pipeline, stage by stage -------------------------------------------------------------
+
+
+def _stage_env(mlflow_uri: str) -> dict[str, str]:
+    return {"MLFLOW_TRACKING_URI": mlflow_uri, "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT": "false"}
+
+
+def run_pipeline(
+    mode: str,
+    workdir: Path,
+    data: Path,
+    models: list[str],
+    grid: str,
+    search: str,
+    mlflow_uri: str,
+    experiment: str,
+    fit_only_from: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """extract -> preprocess -> fit each model -> promote; `fit_only_from` reuses a features_uri."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    env = _stage_env(mlflow_uri)
+    stages: dict[str, StageRun] = {}
+
+    def go(key: str, stage: str, args: list[str]) -> StageRun:
+        say(f"  {mode} {key} ...")
+        run = run_stage(stage, args, mode=mode, workdir=workdir, xcom=workdir / "xcom" / key, env=env)
+        state = "ok" if run.ok else f"FAILED rc={run.returncode} {run.error}"
+        say(
+            f"  {mode} {key}: {run.wall_s:.1f} s wall, {run.cpu_s:.1f} s CPU, "
+            f"{run.peak_rss_bytes / 1e6:.0f} MB, {state}"
+        )
+        stages[key] = run
+        return run
+
+    if fit_only_from is None:
+        raw = workdir / "raw" / "census.parquet"
+        ext = go("extract", "extractor", ["--source", str(data), "--output", str(raw), "--force"])
+        if not ext.ok:
+            return _pipeline_out(stages)
+        pre = go(
+            "preprocess",
+            "preprocessor",
+            ["--input", str(raw), "--output-prefix", str(workdir / "features"), "--force"],
+        )
+        if not pre.ok:
+            return _pipeline_out(stages)
+        features_uri = pre.result["features_uri"]
+    else:
+        features_uri = fit_only_from["features_uri"]
+    fits = []
+    for model in models:
+        args = [
+            "fit",
+            "--model",
+            model,
+            "--features-uri",
+            features_uri,
+            "--experiment",
+            experiment,
+            "--grid",
+            grid,
+            "--search",
+            search,
+        ]
+        fit = go(f"fit:{model}", "trainer", args)
+        if fit.ok:
+            fits.append(fit.result)
+    if fits and fit_only_from is None:
+        candidates = workdir / "candidates.json"
+        candidates.write_text(json.dumps(fits))
+        candidates.chmod(0o644)
+        go(
+            "promote",
+            "trainer",
+            [
+                "promote",
+                "--experiment",
+                experiment,
+                "--model-name",
+                f"census-bench-{mode}",
+                "--candidates",
+                f"@{candidates}",
+            ],
+        )
+    out = _pipeline_out(stages)
+    out["features_uri"] = features_uri
+    return out
+
+
+def _pipeline_out(stages: dict[str, StageRun]) -> dict[str, Any]:
+    ok = all(s.ok for s in stages.values())
+    return {
+        "ok": ok,
+        "stages": {k: s.summary() for k, s in stages.items()},
+        "total_wall_s": sum(s.wall_s for s in stages.values()),
+        "total_cpu_s": sum(s.cpu_s for s in stages.values()),
+        "peak_rss_bytes": max((s.peak_rss_bytes for s in stages.values()), default=0),
+    }
+
+
+def _features_json(features_uri: str) -> Path:
+    return Path(features_uri.removeprefix("file://"))
+
+
+# --- exhaustive reference --------------------------------------------------------------------------
+
+
+def run_exhaustive(features_uri: str, models: list[str], grid: str) -> dict[str, Any]:
+    out = {}
+    for model in models:
+        say(f"  exhaustive {model}: plain GridSearchCV over the '{grid}' grid ...")
+        cmd = [
+            PY,
+            "-m",
+            "bench.reference",
+            "--features-json",
+            str(_features_json(features_uri)),
+            "--model",
+            model,
+            "--grid",
+            grid,
+        ]
+        run = run_measured(
+            cmd,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONWARNINGS": "ignore"},
+            heartbeat=_beat(f"exhaustive {model}", None),
+        )
+        res = _last_result(run)
+        out[model] = {
+            "wall_s": run.wall_s,
+            "cpu_s": run.cpu_s,
+            "peak_rss_bytes": run.peak_rss_bytes,
+            "returncode": run.returncode,
+            **res,
+        }
+        if run.returncode != 0:
+            say("    " + run.text("stderr")[-500:])
+        say(f"  exhaustive {model}: {run.wall_s:.1f} s, AUC {res.get('roc_auc')}")
+    return out
+
+
+# --- containers: docker run floor ---------------------------------------------------------------
+
+
+def docker_floor(stage: str = "extractor") -> dict[str, float] | None:
+    """`docker run` of the stage image doing nothing but start Python: the container floor."""
+    image = f"census-pipeline/{stage}:{TAG}"
+    walls = []
+    for _ in range(3):
+        t0 = time.monotonic()
+        done = subprocess.run(
+            ["docker", "run", "--rm", "--network", "none", "--entrypoint", "python", image, "-c", "pass"],
+            capture_output=True,
+        )
+        if done.returncode != 0:
+            return None
+        walls.append(time.monotonic() - t0)
+    return {"docker_run_python_pass_s": min(walls)}
+
+
+def start_mlflow_server(state: Path) -> tuple[subprocess.Popen, str]:
+    """`mlflow server` from the venv on a free loopback port, SQLite + local artifacts under `state`."""
+    import socket
+    import urllib.request
+
+    state.mkdir(parents=True, exist_ok=True)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log = (state / "server.log").open("w")
+    cmd = [
+        str(Path(PY).parent / "mlflow"),
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--backend-store-uri",
+        f"sqlite:///{state}/mlflow.db",
+        "--serve-artifacts",
+        "--artifacts-destination",
+        str(state / "artifacts"),
+        "--workers",
+        "1",
+    ]
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
+                if resp.status == 200:
+                    return proc, url
+        except OSError:
+            time.sleep(1)
+    proc.terminate()
+    raise SystemExit(
+        f"ERROR [bench] mlflow server did not start; see {state / 'server.log'} | fix: pass --mlflow-uri"
+    )
+
+
+def run_containers(work: Path, args: argparse.Namespace, models: list[str]) -> dict[str, Any]:
+    """The pipeline as containers; with the trainer image missing, extract and preprocess only."""
+    docker = docker_ok()
+    missing = [s for s in ("extractor", "preprocessor", "trainer") if not (docker and image_exists(s))]
+    if missing and args.containers == "yes":
+        raise SystemExit(
+            f"ERROR [bench] --containers yes but image(s) {missing} (tag {TAG}) are not built "
+            "or Docker is not running | fix: make images"
+        )
+    if not docker or {"extractor", "preprocessor"} & set(missing):
+        reason = f"Docker not running or image(s) {missing} (tag {TAG}) not built"
+        say(f"== containers: skipped ({reason})")
+        return {"skipped": reason}
+    if "trainer" in missing:
+        say(f"== containers: census-pipeline/trainer:{TAG} not built: extract and preprocess only")
+        models = []
+    say("== pipeline: stages as containers")
+    cwork = work / "ctr"
+    cwork.mkdir(mode=0o777)
+    cwork.chmod(0o777)
+    data_copy = cwork / args.data.name
+    shutil.copy(args.data, data_copy)
+    data_copy.chmod(0o644)
+    server = None
+    if args.mlflow_uri:
+        ctr_uri = args.mlflow_uri
+    else:  # the trainer image ships mlflow-skinny (no SQLite store): give it a tracking server
+        server, ctr_uri = start_mlflow_server(work / "mlflow-server")
+    try:
+        out = run_pipeline(
+            "container", cwork, data_copy, models, args.grid, "grid", ctr_uri, "bench-container"
+        )
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=30)
+    out["docker_floor"] = docker_floor()
+    out["trainer_image_missing"] = "trainer" in missing
+    return out
+
+
+# --- images ----------------------------------------------------------------------------------------
+
+
+def image_sizes() -> list[dict[str, Any]]:
+    build_times = json.loads(BUILD_TIMES.read_text()) if BUILD_TIMES.is_file() else {}
+    out = []
+    for name in ("extractor", "preprocessor", "trainer", "mlflow", "airflow"):
+        ref = f"census-pipeline/{name}:{TAG}"
+        done = subprocess.run(
+            ["docker", "image", "inspect", "-f", "{{.Size}} {{.Created}}", ref],
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0:
+            out.append({"image": ref, "present": False})
+            continue
+        size, created = done.stdout.split(maxsplit=1)
+        out.append(
+            {
+                "image": ref,
+                "present": True,
+                "size_mb": round(int(size) / 1e6, 1),
+                "created": created.strip(),
+                "build_s": build_times.get(ref, build_times.get(name)),
+            }
+        )
+    return out
+
+
+# --- main --------------------------------------------------------------------------------------------
+
+
+def _write_json(path: Path, results: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    tmp.replace(path)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
+    p.add_argument(
+        "--data", type=Path, default=None, help="census CSV (default: data/census_adult_income.csv.gz)"
+    )
+    p.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {','.join(PARTS)}")
+    p.add_argument("--models", default=",".join(MODELS), help="models to train, comma-separated")
+    p.add_argument(
+        "--baseline-cap", type=float, default=600.0, help="seconds per baseline model grid before kill"
+    )
+    p.add_argument(
+        "--scales", default="1 10 100", help='row multipliers for the scaling part, e.g. "1 10 100"'
+    )
+    p.add_argument(
+        "--containers",
+        choices=["auto", "yes", "no"],
+        default="auto",
+        help="run stages as containers: auto = when Docker runs and the images exist",
+    )
+    p.add_argument("--grid", default="full", help="trainer grid for the pipeline (full|demo|PATH)")
+    p.add_argument(
+        "--mlflow-uri", default="", help="tracking server to use (default: sqlite store in a temp dir)"
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny grids, scale 1 only, cap 120 s: checks the harness end to end in a few minutes",
+    )
+    p.add_argument(
+        "--no-bigquery",
+        dest="bigquery",
+        action="store_false",
+        help="scaling: skip the BigQuery-emulator source (started from tests/fixtures/servers.py)",
+    )
+    p.add_argument(
+        "--bigquery-max-scale",
+        type=int,
+        default=10,
+        help="scaling: largest multiplier loaded into the BigQuery emulator (loading is slow)",
+    )
+    p.add_argument(
+        "--features-uri",
+        default="",
+        help="reuse this features.json (e.g. from a --keep run) for the exhaustive/halving parts",
+    )
+    p.add_argument("--keep", action="store_true", help="keep the temporary work directory")
+    p.add_argument(
+        "--output", type=Path, default=ROOT / "bench/results/latest.json", help="where to write results"
+    )
+    args = p.parse_args(argv)
+    unknown = set(args.parts.split(",")) - set(PARTS)
+    if unknown:
+        p.error(f"unknown part(s) {sorted(unknown)}; choose from {','.join(PARTS)}")
+    try:
+        args.scale_list = [int(x) for x in args.scales.replace(",", " ").split()]
+    except ValueError:
+        p.error(f'--scales {args.scales!r} must be integers, e.g. "1 10 100"')
+    if args.quick:
+        args.grid, args.scale_list, args.baseline_cap = "demo", [1], min(args.baseline_cap, 120.0)
+    if args.data is None:
+        args.data = next((c for c in DATA_CANDIDATES if c.is_file()), None)
+        if args.data is None:
+            p.error("no census CSV found at data/census_adult_income.csv.gz; pass --data PATH")
+    elif not args.data.is_file():
+        p.error(f"--data {args.data} does not exist; pass the census CSV")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    parts = set(args.parts.split(","))
+    models = args.models.split(",")
+    results: dict[str, Any] = {
+        "environment": report.environment(ROOT),
+        "options": {
+            "data": str(args.data),
+            "parts": sorted(parts),
+            "models": models,
+            "baseline_cap_s": args.baseline_cap,
+            "scales": args.scale_list,
+            "grid": args.grid,
+            "quick": args.quick,
+        },
+    }
+    env = results["environment"]
+    say(
+        f"bench: {env['date_utc']}, {env['machine']['cpus_affinity']} CPUs, "
+        f"{env['machine']['memory_gib']} GiB, "
+        f"load {env['machine']['loadavg_start'][0]:.1f}; data {args.data}"
+    )
+    work = Path(tempfile.mkdtemp(prefix="census-bench-"))
+    work.chmod(0o777)  # containers run as UID 10001 and write here
+    mlflow_uri = args.mlflow_uri or f"sqlite:///{work}/proc/mlflow.db"
+    started = time.monotonic()
+
+    def save() -> None:  # after every part, so a run stopped half-way still leaves its figures
+        results["bench_wall_s"] = round(time.monotonic() - started, 1)
+        _write_json(args.output, results)
+
+    try:
+        # Most telling first: the pipeline and its checks, then the (capped, slow) baseline.
+        if args.features_uri:  # reuse a kept run's split: exhaustive/halving without re-running
+            results["pipeline"] = {"features_uri": args.features_uri, "stages": {}, "reused": True}
+        elif parts & {"pipeline", "exhaustive", "halving", "overhead"}:
+            say(f"== pipeline: stages as processes, grid {args.grid}")
+            results["pipeline"] = run_pipeline(
+                "process", work / "proc", args.data, models, args.grid, "grid", mlflow_uri, "bench-process"
+            )
+            save()
+        features_uri = (results.get("pipeline") or {}).get("features_uri")
+        if "exhaustive" in parts and features_uri:
+            say("== exhaustive reference: plain GridSearchCV on the pipeline's split")
+            results["exhaustive"] = run_exhaustive(features_uri, models, args.grid)
+            save()
+        if "halving" in parts and features_uri:
+            say("== trainer --search halving")
+            results["halving"] = run_pipeline(
+                "process",
+                work / "proc",
+                args.data,
+                models,
+                args.grid,
+                "halving",
+                mlflow_uri,
+                "bench-halving",
+                fit_only_from={"features_uri": features_uri},
+            )
+            save()
+        if "containers" in parts and args.containers != "no":
+            results["containers"] = run_containers(work, args, models)
+            save()
+        if "baseline" in parts:
+            say("== baseline: the original example in one process")
+            results["baseline"] = run_baseline(
+                args.data, models, args.baseline_cap, "tiny" if args.quick else "original"
+            )
+            save()
+        if "scaling" in parts:
+            say(f"== scaling: extractor and preprocessor at x{', x'.join(map(str, args.scale_list))}")
+            results["scaling"] = run_scaling(
+                args.data,
+                args.scale_list,
+                work / "scaling",
+                bigquery=args.bigquery,
+                bigquery_max_scale=args.bigquery_max_scale,
+            )
+            save()
+        if "images" in parts:
+            results["images"] = image_sizes() if docker_ok() else []
+    finally:
+        results["environment"]["machine"]["loadavg_end"] = os.getloadavg()
+        results["bench_wall_s"] = round(time.monotonic() - started, 1)
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            say(f"bench: work directory kept at {work}")
+    out_tables = [tables.main_table(results)]
+    if results.get("halving"):
+        out_tables.append(tables.halving_table(results))
+    if results.get("pipeline") or results.get("containers"):
+        out_tables.append(tables.overhead_table(results))
+    if results.get("scaling"):
+        out_tables.append(tables.scaling_table(results))
+    if results.get("images"):
+        out_tables.append(tables.images_table(results))
+    results["tables"] = out_tables
+    print("\n\n".join(out_tables))
+    _write_json(args.output, results)
+    say(f"bench: done in {results['bench_wall_s']:.0f} s; results in {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

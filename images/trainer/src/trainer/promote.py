@@ -214,6 +214,10 @@ def run(experiment: str, model_name: str, candidates_text: str, alias: str = "ch
         }
     else:
         score, problem = _score_champion(client, model_name, champion, best)
+        if score is not None:
+            # Candidates carry roc_auc rounded to 6 places (return.json); compare like with like,
+            # or an identical model would "beat" the champion by rounding.
+            score = round(score, 6)
         if score is None:
             decision = {
                 "champion_version": int(champion.version),

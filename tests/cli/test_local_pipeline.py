@@ -1,0 +1,100 @@
+"""The whole local pipeline (`make demo`'s scripts/demo.py): extract -> preprocess -> fit lgbm and
+logreg -> promote, each stage a process; then MLflow is checked through its client."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.helpers.stages import ROOT
+
+pytestmark = pytest.mark.slow
+AIRFLOW_ENV = (
+    "AIRFLOW_CTX_DAG_ID",
+    "AIRFLOW_CTX_DAG_RUN_ID",
+    "AIRFLOW_CTX_TASK_ID",
+    "AIRFLOW_CTX_TRY_NUMBER",
+)
+
+
+def run_demo(workdir: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in AIRFLOW_ENV and k != "MLFLOW_TRACKING_URI"}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "demo.py"), "--workdir", str(workdir), "--grid", "demo"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+        check=False,
+    )
+
+
+def test_local_pipeline_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    workdir = tmp_path / "demo"
+    proc = run_demo(workdir)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    summary = json.loads((workdir / "summary.json").read_text())
+
+    # The table names both models and the champion.
+    assert "cv roc_auc" in proc.stdout and "best candidate" in proc.stdout
+    fits = {f["model"]: f for f in summary["fits"]}
+    assert set(fits) == {"lgbm", "logreg"}
+    assert summary["extract"]["rows"] == 32561
+    assert (
+        summary["preprocess"]["features_uri"]
+        == fits["lgbm"]["features_uri"]
+        == fits["logreg"]["features_uri"]
+    )
+    promote = summary["promote"]
+    assert promote["promoted"] is True and promote["registered_version"] == 1
+    best = max(fits.values(), key=lambda f: f["metrics"]["roc_auc"])
+    assert promote["best_model"] == best["model"]
+
+    client = MlflowClient(summary["tracking_uri"])
+    experiment = client.get_experiment_by_name(summary["experiment"])
+    assert experiment.artifact_location.startswith((workdir / "artifacts").as_uri())
+    runs = {r.data.tags["census.model"]: r for r in client.search_runs([experiment.experiment_id])}
+    assert set(runs) == {"lgbm", "logreg"}
+    for model, run in runs.items():
+        assert run.info.status == "FINISHED"
+        assert run.info.run_id == fits[model]["run_id"]
+        assert run.data.metrics["roc_auc"] == pytest.approx(fits[model]["metrics"]["roc_auc"], abs=1e-6)
+        assert 0.85 < run.data.metrics["roc_auc"] < 1
+        assert run.data.tags["census.test_sha256"] == summary["preprocess"]["test_sha256"]
+        plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
+        assert "plots/roc_curve.png" in plots and len(plots) == 4
+        assert (workdir / "artifacts").is_dir()
+
+    champion = client.get_model_version_by_alias("census-never-married", "champion")
+    assert str(champion.version) == "1" and champion.run_id == best["run_id"]
+    assert champion.tags["promote.promoted"] == "true"
+    assert client.get_run(best["run_id"]).data.tags["promote.reason"] == promote["reason"]
+
+    # The champion loads back as a scikit-learn model (skops; MLflow 3 asks for explicit consent
+    # to deserialise any model) and predicts probabilities for the input columns.
+    import mlflow.sklearn
+    import pandas as pd
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", summary["tracking_uri"])
+    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")
+    model = mlflow.sklearn.load_model("models:/census-never-married@champion")
+    test = pd.read_parquet(summary["preprocess"]["test_uri"].removeprefix("file://"))
+    proba = model.predict_proba(test[list(model.feature_names_in_)].astype("float64"))
+    assert proba.shape == (summary["preprocess"]["rows_test"], 2)
+
+    # A second demo in the same workdir adds runs but keeps one champion; promote decides on the
+    # same holdout against it.
+    again = run_demo(workdir)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    second = json.loads((workdir / "summary.json").read_text())["promote"]
+    assert second["registered_version"] == 2
+    assert second["champion_version"] == 1
+    assert second["champion_roc_auc"] == pytest.approx(promote["roc_auc"], abs=1e-6)
+    # Same data, same seeds: the candidate ties the champion, and a tie keeps the champion.
+    assert second["promoted"] is False and "does not beat" in second["reason"]

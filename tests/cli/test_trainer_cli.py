@@ -1,0 +1,388 @@
+"""`python -m trainer fit|promote` as processes against a real (sqlite) MLflow store, checked
+through return.json and the MLflow client."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.helpers.stages import assert_bad_input, run_stage
+
+FIT_KEYS = {
+    "stage",
+    "version",
+    "model",
+    "run_id",
+    "experiment_id",
+    "experiment",
+    "model_uri",
+    "metrics",
+    "cv_roc_auc",
+    "best_params",
+    "n_candidates",
+    "n_fits",
+    "features_uri",
+    "test_sha256",
+    "seconds",
+}
+PROMOTE_KEYS = {
+    "stage",
+    "version",
+    "model_name",
+    "alias",
+    "best_model",
+    "run_id",
+    "registered_version",
+    "roc_auc",
+    "champion_version",
+    "champion_roc_auc",
+    "promoted",
+    "reason",
+    "seconds",
+}
+AIRFLOW_ENV = (
+    "AIRFLOW_CTX_DAG_ID",
+    "AIRFLOW_CTX_DAG_RUN_ID",
+    "AIRFLOW_CTX_TASK_ID",
+    "AIRFLOW_CTX_TRY_NUMBER",
+)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A sqlite tracking store shared by this module (each test uses its own experiment/model)."""
+    base = tmp_path_factory.mktemp("mlflow")
+    uri = f"sqlite:///{base / 'mlflow.db'}"
+    env = {k: "" for k in AIRFLOW_ENV} | {"MLFLOW_TRACKING_URI": uri, "PIPELINE_CPUS": "2"}
+    return {"uri": uri, "base": base, "env": env, "client": MlflowClient(uri)}
+
+
+@pytest.fixture(scope="module")
+def tiny_grid(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("grid") / "tiny.yaml"
+    path.write_text(
+        "lgbm: {n_estimators: [40], num_leaves: [15, 31], learning_rate: [0.1]}\n"
+        "logreg: {solver: [lbfgs], l1_ratio: [0.0], C: [0.1]}\n"
+    )
+    return str(path)
+
+
+def _experiment(client: MlflowClient, name: str, base: Path) -> None:
+    # Artifacts under the test's tmp dir, not ./mlruns of the working directory.
+    if client.get_experiment_by_name(name) is None:
+        client.create_experiment(name, artifact_location=(base / "artifacts" / name).as_uri())
+
+
+def fit(
+    store: dict,
+    features: dict,
+    xcom: Path,
+    experiment: str,
+    *args: str,
+    env: dict | None = None,
+    model: str = "lgbm",
+):
+    _experiment(store["client"], experiment, store["base"])
+    return run_stage(
+        "trainer",
+        [
+            "fit",
+            "--model",
+            model,
+            "--features-uri",
+            features["features_uri"],
+            "--experiment",
+            experiment,
+            "--cv",
+            "3",
+            *args,
+        ],
+        xcom_dir=xcom,
+        env={**store["env"], **(env or {})},
+    )
+
+
+AIRFLOW = {
+    "AIRFLOW_CTX_DAG_ID": "census",
+    "AIRFLOW_CTX_DAG_RUN_ID": "manual__t1",
+    "AIRFLOW_CTX_TASK_ID": "fit_logreg",
+    "AIRFLOW_CTX_TRY_NUMBER": "1",
+    "STAGE_IMAGE": "census-pipeline/trainer:0.1.0",
+}
+
+
+@pytest.fixture(scope="module")
+def lgbm_fit(store: dict, features_census: dict, tiny_grid: str, tmp_path_factory: pytest.TempPathFactory):
+    return fit(store, features_census, tmp_path_factory.mktemp("lgbm"), "cli-fit", "--grid", tiny_grid)
+
+
+@pytest.fixture(scope="module")
+def logreg_fit(store: dict, features_census: dict, tiny_grid: str, tmp_path_factory: pytest.TempPathFactory):
+    """logreg as the Airflow task fit_logreg, try 1."""
+    xcom = tmp_path_factory.mktemp("logreg")
+    return fit(store, features_census, xcom, "cli-fit", "--grid", tiny_grid, env=AIRFLOW, model="logreg")
+
+
+def test_fit_logs_a_complete_run(
+    store: dict, features_census: dict, lgbm_fit: Any, tiny_grid: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = lgbm_fit
+    assert run.rc == 0, run.stderr
+    result = run.xcom
+    assert set(result) == FIT_KEYS, set(result) ^ FIT_KEYS
+    assert result["stage"] == "train" and result["model"] == "lgbm"
+    assert result["n_candidates"] == 2 and result["n_fits"] == 6
+    assert set(result["metrics"]) == {"roc_auc", "pr_auc", "log_loss", "accuracy", "f1"}
+    assert 0.85 < result["metrics"]["roc_auc"] < 1
+    assert result["test_sha256"] == features_census["test_sha256"]
+    assert "cv fits: 6/6 (100%)" in run.stderr
+
+    client: MlflowClient = store["client"]
+    mlrun = client.get_run(result["run_id"])
+    assert mlrun.info.status == "FINISHED"
+    assert mlrun.data.metrics["roc_auc"] == pytest.approx(result["metrics"]["roc_auc"], abs=1e-6)
+    assert {"cv_roc_auc_mean", "cv_roc_auc_std", "pr_auc", "log_loss", "report.1.precision"} <= set(
+        mlrun.data.metrics
+    )
+    assert (
+        mlrun.data.params["grid"] == tiny_grid
+        and mlrun.data.params["cv"] == "3"
+        and mlrun.data.params["search"] == "grid"
+    )
+    assert "best.num_leaves" in mlrun.data.params
+    tags = mlrun.data.tags
+    assert tags["census.features_uri"] == features_census["features_uri"]
+    assert tags["census.train_sha256"] == features_census["train_sha256"]
+    assert tags["census.test_uri"] == features_census["test_uri"]
+    artifacts = {a.path for a in client.list_artifacts(result["run_id"], "plots")}
+    assert artifacts == {
+        f"plots/{n}.png"
+        for n in ("roc_curve", "precision_recall_curve", "confusion_matrix", "feature_importance")
+    }
+    assert {a.path for a in client.list_artifacts(result["run_id"], "cv")} >= {"cv/cv_results.csv"}
+
+    model = client.get_logged_model(result["model_uri"].removeprefix("models:/"))
+    assert model.source_run_id == result["run_id"]
+    import mlflow.models
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store["uri"])
+    info = mlflow.models.get_model_info(result["model_uri"])
+    assert [c.name for c in info.signature.inputs.inputs][:3] == json.loads(
+        Path(features_census["features_uri"].removeprefix("file://")).read_text()
+    )["features"][:3]
+    assert info.flavors["sklearn"]["serialization_format"] == "skops"
+
+
+def test_retry_reuses_the_finished_run_of_the_same_task(
+    store: dict, features_census: dict, logreg_fit: Any, tiny_grid: str, tmp_path: Path
+) -> None:
+    first = logreg_fit
+    assert first.rc == 0, first.stderr
+    retry = {**AIRFLOW, "AIRFLOW_CTX_TRY_NUMBER": "2"}
+    second = fit(
+        store, features_census, tmp_path / "b", "cli-fit", "--grid", tiny_grid, env=retry, model="logreg"
+    )
+    assert second.rc == 0, second.stderr
+    assert second.xcom["run_id"] == first.xcom["run_id"]
+    assert second.xcom["metrics"] == first.xcom["metrics"]
+    assert "without training again" in second.stderr
+    client: MlflowClient = store["client"]
+    exp = client.get_experiment_by_name("cli-fit")
+    runs = client.search_runs([exp.experiment_id], filter_string="tags.`census.model` = 'logreg'")
+    assert len(runs) == 1
+    tags = runs[0].data.tags
+    assert tags["census.task_key"] == "census/manual__t1/fit_logreg"
+    assert tags["airflow.try_number"] == "1" and tags["stage_image"] == "census-pipeline/trainer:0.1.0"
+
+
+def test_sigterm_marks_the_run_failed(store: dict, features_census: dict, tmp_path: Path) -> None:
+    _experiment(store["client"], "cli-sigterm", store["base"])
+    slow = tmp_path / "slow.yaml"
+    slow.write_text(
+        "lgbm: {n_estimators: [400], num_leaves: [63, 127, 255], learning_rate: [0.01, 0.02, 0.05]}\n"
+    )
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "trainer",
+            "fit",
+            "--model",
+            "lgbm",
+            "--features-uri",
+            features_census["features_uri"],
+            "--experiment",
+            "cli-sigterm",
+            "--grid",
+            str(slow),
+        ],
+        env={**os.environ, **store["env"], "XCOM_DIR": str(tmp_path / "x")},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if "training lgbm" in line:
+            break
+    time.sleep(2)
+    proc.send_signal(signal.SIGTERM)
+    _, rest = proc.communicate(timeout=120)
+    assert proc.returncode == 143, rest
+    assert "ERROR [train] terminated by SIGTERM" in rest
+    assert not (tmp_path / "x" / "return.json").exists()
+    exp = store["client"].get_experiment_by_name("cli-sigterm")
+    assert [r.info.status for r in store["client"].search_runs([exp.experiment_id])] == ["FAILED"]
+
+
+def _candidates(path: Path, *results: dict) -> str:
+    path.write_text(json.dumps(list(results)))
+    return f"@{path}"
+
+
+def test_promote_registers_moves_the_alias_and_is_idempotent(
+    store: dict, features_census: dict, lgbm_fit: Any, logreg_fit: Any, tmp_path: Path
+) -> None:
+    client: MlflowClient = store["client"]
+    weak = tmp_path / "weak.yaml"
+    weak.write_text("lgbm: {n_estimators: [5], num_leaves: [4], learning_rate: [0.05]}\n")
+    lgbm, logreg = lgbm_fit, logreg_fit
+    stump = fit(store, features_census, tmp_path / "f3", "cli-fit", "--grid", str(weak))
+    assert lgbm.rc == logreg.rc == stump.rc == 0, lgbm.stderr + logreg.stderr + stump.stderr
+    name = "cli-census-model"
+    args = ["promote", "--experiment", "cli-fit", "--model-name", name, "--candidates"]
+
+    first = run_stage(
+        "trainer",
+        [*args, _candidates(tmp_path / "c1.json", logreg.xcom, lgbm.xcom)],
+        xcom_dir=tmp_path / "p1",
+        env=store["env"],
+    )
+    assert first.rc == 0, first.stderr
+    r1 = first.xcom
+    assert set(r1) == PROMOTE_KEYS, set(r1) ^ PROMOTE_KEYS
+    best = max((lgbm.xcom, logreg.xcom), key=lambda r: r["metrics"]["roc_auc"])
+    assert r1["best_model"] == best["model"] and r1["run_id"] == best["run_id"]
+    assert r1["promoted"] is True and r1["champion_version"] is None and r1["registered_version"] == 1
+    assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
+
+    again = run_stage(
+        "trainer",
+        [*args, _candidates(tmp_path / "c2.json", lgbm.xcom, logreg.xcom)],
+        xcom_dir=tmp_path / "p2",
+        env=store["env"],
+    )
+    assert again.rc == 0, again.stderr
+    assert {k: v for k, v in again.xcom.items() if k != "seconds"} == {
+        k: v for k, v in r1.items() if k != "seconds"
+    }
+    assert len(client.search_model_versions(f"name = '{name}'")) == 1
+
+    # A weaker model is registered but does not take the alias; the champion is scored on the
+    # same holdout and the decision is recorded on the version and the run.
+    loser = run_stage(
+        "trainer",
+        [*args, _candidates(tmp_path / "c3.json", stump.xcom)],
+        xcom_dir=tmp_path / "p3",
+        env=store["env"],
+    )
+    assert loser.rc == 0, loser.stderr
+    r3 = loser.xcom
+    assert r3["promoted"] is False and r3["registered_version"] == 2 and r3["champion_version"] == 1
+    assert r3["champion_roc_auc"] == pytest.approx(best["metrics"]["roc_auc"], abs=1e-5)
+    assert "does not beat" in r3["reason"]
+    assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
+    version = client.get_model_version(name, "2")
+    assert version.tags["promote.promoted"] == "false"
+    assert client.get_run(stump.xcom["run_id"]).data.tags["promote.reason"] == r3["reason"]
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (
+            ["fit", "--model", "xgb", "--features-uri", "/x.json", "--experiment", "e"],
+            ["unknown model 'xgb'", "lgbm"],
+        ),
+        (
+            ["fit", "--model", "lgbm", "--features-uri", "/nonexistent/features.json", "--experiment", "e"],
+            ["does not exist"],
+        ),
+        (
+            ["fit", "--model", "lgbm", "--features-uri", "/x.json", "--experiment", "e", "--grid", "huge"],
+            ["--grid", "huge"],
+        ),
+        (["fit", "--model", "lgbm"], ["required"]),
+        (["promote", "--experiment", "e", "--model-name", "m", "--candidates", "[]"], ["no candidates"]),
+        (["promote", "--experiment", "e", "--model-name", "m", "--candidates", "{oops"], ["not valid JSON"]),
+        (
+            ["promote", "--experiment", "e", "--model-name", "m", "--candidates", '[{"model": "lgbm"}]'],
+            ["lacks", "run_id"],
+        ),
+    ],
+)
+def test_bad_input_gives_one_clear_line(
+    store: dict, tmp_path: Path, args: list[str], words: list[str]
+) -> None:
+    run = run_stage("trainer", args, xcom_dir=tmp_path / "x", env=store["env"])
+    assert_bad_input(run, *words)
+
+
+def test_invalid_grid_file(store: dict, features_census: dict, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("logreg: {solver: [lbfgs], l1_ratio: [1.0]}\n")
+    run = fit(store, features_census, tmp_path / "x", "cli-bad", "--grid", str(bad), model="logreg")
+    assert_bad_input(run, "lbfgs", "does not support", "remove it from the grid")
+
+
+def test_single_class_train_split(store: dict, features_census: dict, tmp_path: Path) -> None:
+    import pandas as pd
+    from pipeline_common.storage import sha256_file
+
+    manifest = json.loads(Path(features_census["features_uri"].removeprefix("file://")).read_text())
+    train = pd.read_parquet(manifest["train_uri"].removeprefix("file://"))
+    one = tmp_path / "train.parquet"
+    train[train[manifest["target"]] == 1].to_parquet(one)
+    manifest.update(train_uri=one.as_uri(), train_sha256=sha256_file(one))
+    (tmp_path / "features.json").write_text(json.dumps(manifest))
+    run = fit(store, {"features_uri": str(tmp_path / "features.json")}, tmp_path / "x", "cli-bad")
+    assert_bad_input(run, "single class", "train")
+
+
+def test_unreachable_tracking_server_fails_after_bounded_retries(
+    features_census: dict, tmp_path: Path
+) -> None:
+    env = {
+        "MLFLOW_TRACKING_URI": "http://127.0.0.1:9",
+        "TRAINER_MLFLOW_RETRIES": "2",
+        "TRAINER_MLFLOW_BACKOFF": "0.2",
+    }
+    started = time.monotonic()
+    run = run_stage(
+        "trainer",
+        ["fit", "--model", "lgbm", "--features-uri", features_census["features_uri"], "--experiment", "e"],
+        xcom_dir=tmp_path / "x",
+        env=env,
+    )
+    line = assert_bad_input(run, "MLFLOW_TRACKING_URI=http://127.0.0.1:9", "unreachable after 3 attempt(s)")
+    assert "start the MLflow server" in line
+    assert run.stderr.count("not reachable") == 2  # one warning per retry
+    assert time.monotonic() - started < 60
+
+
+def test_missing_tracking_uri(features_census: dict, tmp_path: Path) -> None:
+    run = run_stage(
+        "trainer",
+        ["fit", "--model", "lgbm", "--features-uri", features_census["features_uri"], "--experiment", "e"],
+        xcom_dir=tmp_path / "x",
+        env={"MLFLOW_TRACKING_URI": ""},
+    )
+    assert_bad_input(run, "MLFLOW_TRACKING_URI is not set")

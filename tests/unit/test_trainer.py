@@ -1,0 +1,174 @@
+"""Training logic on the real census split: data checks, search with progress, metrics, promote rules."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from pipeline_common.errors import StageError
+from trainer import data, fit, grids, metrics, models, promote, search
+
+from tests.helpers import trainer_data
+
+
+@pytest.fixture(scope="module")
+def census() -> data.Manifest:
+    return data.load_manifest(trainer_data.census_features()["features_uri"])
+
+
+@pytest.fixture(scope="module")
+def train_sample(census: data.Manifest) -> tuple[pd.DataFrame, pd.Series]:
+    X, y = data.read_split(census, "train")
+    from sklearn.model_selection import train_test_split
+
+    X_small, _, y_small, _ = train_test_split(X, y, train_size=3000, stratify=y, random_state=0)
+    return X_small, y_small
+
+
+def test_split_is_read_as_float_features_and_int_target(census: data.Manifest) -> None:
+    X, y = data.read_split(census, "test")
+    assert list(X.columns) == census.features
+    assert set(X.dtypes.astype(str)) == {"float64"}
+    assert set(np.unique(y)) == {0, 1}
+    assert 0.25 < y.mean() < 0.40  # never_married is about a third of the census
+
+
+def test_manifest_problems_are_named(tmp_path: Path, census: data.Manifest) -> None:
+    with pytest.raises(StageError, match="does not exist"):
+        data.load_manifest(str(tmp_path / "missing.json"))
+    bad = tmp_path / "features.json"
+    bad.write_text(json.dumps({"target": "never_married"}))
+    with pytest.raises(StageError, match="lacks"):
+        data.load_manifest(str(bad))
+    # A manifest whose data changed after it was written is refused (sha256 check).
+    raw = dict(census.raw, train_sha256="0" * 64)
+    bad.write_text(json.dumps(raw))
+    with pytest.raises(StageError, match="changed after"):
+        data.read_split(data.load_manifest(str(bad)), "train")
+
+
+def test_single_class_target_is_refused() -> None:
+    with pytest.raises(StageError, match="single class"):
+        data.require_two_classes(pd.Series([1, 1, 1]), "train")
+
+
+def test_holdout_metrics_from_probabilities() -> None:
+    y = np.array([0, 0, 1, 1])
+    scores = metrics.holdout(y, np.array([0.1, 0.4, 0.35, 0.8]))
+    assert scores["roc_auc"] == pytest.approx(0.75)
+    assert scores["accuracy"] == pytest.approx(0.75)  # 0.35 is below the 0.5 threshold
+    assert scores["report.1.recall"] == pytest.approx(0.5)
+    assert scores["report.macro_avg.f1_score"] > 0
+    assert set(metrics.HEADLINE) <= set(scores)
+
+
+def test_chunked_search_matches_plain_gridsearch_and_logs_progress(
+    train_sample: tuple[pd.DataFrame, pd.Series], caplog: pytest.LogCaptureFixture
+) -> None:
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+
+    X, y = train_sample
+    grid = grids.load("demo", "lgbm")
+    cv = StratifiedKFold(3, shuffle=True, random_state=55)
+    ours = search.make_search(
+        "grid", models.get("lgbm").build(55), grid.param_grid(), cv=cv, n_jobs=2, seed=55
+    )
+    with caplog.at_level(logging.INFO, logger="trainer.search"):
+        ours.fit(X.to_numpy(), y.to_numpy())
+    plain = GridSearchCV(
+        models.get("lgbm").build(55), grid.param_grid(), cv=cv, scoring="roc_auc", n_jobs=1
+    ).fit(X.to_numpy(), y.to_numpy())
+    np.testing.assert_allclose(ours.cv_results_["mean_test_score"], plain.cv_results_["mean_test_score"])
+    assert ours.best_params_ == plain.best_params_
+    final = [r.getMessage() for r in caplog.records if "cv fits" in r.getMessage()][-1]
+    assert f"{grid.n_candidates * 3}/{grid.n_candidates * 3} (100%)" in final
+
+
+def test_halving_search_runs_rounds(train_sample: tuple[pd.DataFrame, pd.Series]) -> None:
+    from sklearn.model_selection import StratifiedKFold
+
+    X, y = train_sample
+    param_grid = [{"learning_rate": [0.05, 0.1], "num_leaves": [7, 15, 31], "n_estimators": [30]}]
+    cv = StratifiedKFold(3, shuffle=True, random_state=55)
+    halving = search.make_search(
+        "halving", models.get("lgbm").build(55), param_grid, cv=cv, n_jobs=2, seed=55
+    )
+    halving.fit(X.to_numpy(), y.to_numpy())
+    assert halving.n_iterations_ >= 2
+    assert halving.best_params_["learning_rate"] in (0.05, 0.1)
+
+
+@pytest.mark.parametrize("model", sorted(models.MODELS))
+def test_importance_has_one_value_per_feature(
+    model: str, train_sample: tuple[pd.DataFrame, pd.Series]
+) -> None:
+    X, y = train_sample
+    spec = models.get(model)
+    estimator = spec.build(55).fit(X, y)
+    importance = spec.importance(estimator, list(X.columns))
+    assert list(importance.index) == list(X.columns)
+    assert (importance >= 0).all() and importance.max() > 0
+
+
+def test_task_key_needs_the_airflow_context(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AIRFLOW_CTX_DAG_ID", "AIRFLOW_CTX_DAG_RUN_ID", "AIRFLOW_CTX_TASK_ID"):
+        monkeypatch.delenv(name, raising=False)
+    assert fit.task_key() is None
+    monkeypatch.setenv("AIRFLOW_CTX_DAG_ID", "census")
+    monkeypatch.setenv("AIRFLOW_CTX_DAG_RUN_ID", "manual__1")
+    monkeypatch.setenv("AIRFLOW_CTX_TASK_ID", "fit_lgbm")
+    monkeypatch.setenv("AIRFLOW_CTX_TRY_NUMBER", "2")
+    assert fit.task_key() == "census/manual__1/fit_lgbm"  # the try number is not part of it
+
+
+def test_cpu_budget_caps_parallel_fits(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PIPELINE_CPUS", "2")
+    assert fit._budget(None) == 2
+    assert fit._budget(8) == 2
+    assert fit._budget(1) == 1
+    with pytest.raises(StageError, match="--n-jobs 0"):
+        fit._budget(0)
+
+
+def _cand(model: str, auc: float, run_id: str) -> dict:
+    return {
+        "model": model,
+        "run_id": run_id,
+        "model_uri": f"runs:/{run_id}/model",
+        "metrics": {"roc_auc": auc},
+        "features_uri": "file:///x/features.json",
+        "test_sha256": "ab",
+    }
+
+
+def test_best_candidate_is_deterministic_on_ties() -> None:
+    a, b, c = _cand("logreg", 0.9, "r2"), _cand("lgbm", 0.9, "r1"), _cand("lgbm", 0.8, "r0")
+    assert promote.best_candidate([a, b, c])["run_id"] == "r1"
+    assert promote.best_candidate([c, b, a])["run_id"] == "r1"
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("[]", "holds no candidates"),
+        ("[null]", "holds no candidates"),
+        ("{not json", "not valid JSON"),
+        ('"x"', "must be a JSON array"),
+        ('[{"model": "lgbm"}]', "lacks"),
+        (json.dumps([{**_cand("lgbm", 0.9, "r"), "metrics": {"roc_auc": None}}]), "numeric metrics.roc_auc"),
+        ("@/nonexistent/candidates.json", "cannot read"),
+    ],
+)
+def test_bad_candidate_lists_are_refused(text: str, match: str) -> None:
+    with pytest.raises(StageError, match=match):
+        promote.parse_candidates(text)
+
+
+def test_candidates_from_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps([_cand("lgbm", 0.9, "r1"), None]))
+    assert [c["run_id"] for c in promote.parse_candidates(f"@{path}")] == ["r1"]

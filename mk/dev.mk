@@ -12,7 +12,7 @@ $(VENV)/.installed: scripts/bootstrap_venv.sh constraints/dev.txt $(wildcard ima
 	@touch $@
 
 lint: venv ## ruff over the whole tree
-	$(TIER) lint $(VENV)/bin/ruff check .
+	$(TIER) lint bash -c "$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check ."
 
 fmt: venv ## ruff format + autofix
 	$(VENV)/bin/ruff check --fix . && $(VENV)/bin/ruff format .

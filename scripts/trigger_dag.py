@@ -297,7 +297,7 @@ def client_from_env(url: str | None = None) -> AirflowClient:
     if not username or not password:
         raise TriggerError(
             "AIRFLOW_USERNAME and AIRFLOW_PASSWORD are not both set",
-            "export them (kind dev cluster: admin and the airflow-admin Secret, see README.md (section Run it on kind))",
+            "export them (kind dev cluster: admin and the airflow-admin Secret; README: Run it on kind)",
         )
     return AirflowClient(url or os.environ.get("AIRFLOW_URL") or DEFAULT_URL, username, password)
 

@@ -16,7 +16,7 @@ PRODUCTION_VALUES: dict[str, Any] = {
     "auth": {"enabled": True, "existingSecret": "mlflow-auth"},
     "networkPolicy": {"enabled": True},
     "podDisruptionBudget": {"enabled": True},
-    "server": {"allowedHosts": ["mlflow.example.com"]},
+    "server": {"allowedHosts": ["mlflow.example.com"], "workers": 2},
 }
 
 SCENARIOS: dict[str, Any] = {

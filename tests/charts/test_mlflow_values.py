@@ -56,6 +56,7 @@ def test_schema_rejects_bad_values_naming_the_key(values: dict[str, Any], expect
     ("values", "expected"),
     [
         ({"replicaCount": 2}, "fix: set replicaCount=1, or backendStore.type=postgresql"),
+        ({"server": {"workers": 2}}, "fix: set server.workers=1, or backendStore.type=postgresql"),
         ({"podDisruptionBudget": {"enabled": True}}, "fix: set replicaCount>=2"),
         (
             {
@@ -84,6 +85,7 @@ def test_schema_rejects_bad_values_naming_the_key(values: dict[str, Any], expect
     ],
     ids=[
         "sqlite-with-2-replicas",
+        "sqlite-with-2-workers",
         "pdb-with-1-replica",
         "pdb-protects-nothing",
         "rwo-artifacts-shared",

@@ -36,6 +36,7 @@ class Tracking:
     kind: str  # "image" or "venv"
     backend: str  # "sqlite" or "postgresql"
     process: ServerProcess
+    workers: int
 
 
 @contextmanager
@@ -81,7 +82,7 @@ def mlflow_tracking(
     proc.start()
     try:
         proc.wait_ready(lambda: servers.http_ok(f"{url}/health"), timeout=240)
-        yield Tracking(url=url, kind=kind, backend=backend, process=proc)
+        yield Tracking(url=url, kind=kind, backend=backend, process=proc, workers=workers)
     finally:
         proc.stop()
         if kind == "image":

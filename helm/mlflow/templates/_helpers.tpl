@@ -156,6 +156,9 @@ $(MLFLOW_BACKEND_STORE_URI)
 {{- if and (eq .Values.backendStore.type "sqlite") (gt $replicas 1) }}
 {{- fail (printf "backendStore.type=sqlite supports exactly one replica (replicaCount=%d): SQLite on a ReadWriteOnce PVC cannot be shared | fix: set replicaCount=1, or backendStore.type=postgresql (or external)" $replicas) }}
 {{- end }}
+{{- if and (eq .Values.backendStore.type "sqlite") (gt (int .Values.server.workers) 1) }}
+{{- fail (printf "backendStore.type=sqlite with server.workers=%d: SQLite takes one writer at a time, so concurrent trainers get 503 'database is locked' | fix: set server.workers=1, or backendStore.type=postgresql (or external)" (int .Values.server.workers)) }}
+{{- end }}
 {{- if and (eq .Values.artifacts.destination "pvc") (gt $replicas 1) (not (has "ReadWriteMany" .Values.artifacts.pvc.accessModes)) }}
 {{- fail (printf "artifacts.destination=pvc with replicaCount=%d needs a shared volume | fix: set artifacts.pvc.accessModes=[ReadWriteMany], or artifacts.destination=gcs, or replicaCount=1" $replicas) }}
 {{- end }}

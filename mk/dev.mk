@@ -1,8 +1,9 @@
 # Development basics: environments, lint, the aggregate test target.
 
 # Every tier that can run on a machine; each prints its own wall time (scripts/tier.sh) and the
-# e2e tier skips with a reason where no kind cluster can start.
-TEST_TIERS ?= lint test-unit test-cli test-integration test-charts test-dags test-containers test-reliability test-e2e
+# e2e tier skips with a reason where no kind cluster can start (so it is not the last one: the
+# closing pytest line of `make test` should count tests that ran).
+TEST_TIERS ?= lint test-unit test-cli test-integration test-charts test-dags test-e2e test-containers test-reliability
 
 .PHONY: venv lint fmt test clean
 

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pipeline_common import __version__
+from pipeline_common import __version__, timing
 from pipeline_common.errors import StageError, Terminated
 from pipeline_common.logs import setup_logging
 from pipeline_common.xcom import write_result
@@ -32,11 +32,15 @@ def run(
     setup_logging(stage)
     signal.signal(signal.SIGTERM, _on_sigterm)
     started = time.monotonic()
+    timing.reset()
     try:
         result = main(argv)
+        timing.mark("last_work")
         result.setdefault("stage", stage)
         result.setdefault("version", __version__)
         result["seconds"] = round(time.monotonic() - started, 3)
+        timing.mark("result")
+        result["timings"] = timing.timings()
         path = write_result(result)
         log.info("done in %.1f s; result in %s", result["seconds"], path)
         return 0

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from pipeline_common import timing
 from pipeline_common.errors import StageError
 from pipeline_common.uris import Location, filesystem
 
@@ -107,6 +108,7 @@ def size(loc: Location) -> int:
 
 @contextlib.contextmanager
 def open_read(loc: Location) -> Iterator[Any]:
+    timing.first_work()
     try:
         fh = filesystem(loc.scheme).open(loc.path, "rb")
     except Exception as exc:

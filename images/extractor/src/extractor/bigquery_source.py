@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
+from pipeline_common import timing
 from pipeline_common.errors import StageError
 from pipeline_common.logs import Progress
 
@@ -62,6 +63,7 @@ def read_bigquery(table: str | None, query: str | None, project: str | None) -> 
     if (table is None) == (query is None):
         raise ValueError("read_bigquery needs exactly one of table and query")
     billing = project or os.environ.get("GOOGLE_CLOUD_PROJECT") or (table.split(".", 1)[0] if table else None)
+    timing.first_work()
     client = _bigquery_client(billing)
     what = table if table else "the query result"
     rows_of = _table_rows(client, table) if table else _query_rows(client, query or "")

@@ -13,6 +13,7 @@ import logging
 import os
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import metadata
@@ -225,15 +226,22 @@ def _train_and_log(
     import pandas as pd
     from mlflow.models import infer_signature
     from sklearn.base import clone
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.model_selection import StratifiedKFold
 
     cv = StratifiedKFold(n_splits=opts.cv, shuffle=True, random_state=SEED)
     estimator = spec.build(SEED)
-    searcher = search.make_search(opts.search, estimator, grid.param_grid(), cv=cv, n_jobs=n_jobs, seed=SEED)
+    searcher = search.make_search(
+        opts.search, estimator, grid.param_grid(), cv=cv, n_jobs=n_jobs, seed=SEED, staged=spec.staged
+    )
     t0 = time.monotonic()
     # Plain float64 arrays into the workers: joblib memory-maps them once instead of pickling a
-    # DataFrame per task; feature names return with the refit below.
-    searcher.fit(X_train.to_numpy(), y_train.to_numpy())
+    # DataFrame per task; feature names return with the refit below. Candidates that stop at
+    # max_iter are scored as they are (the original example did the same) without one warning
+    # per fit; only the selected model's convergence is reported, after the refit.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        searcher.fit(X_train.to_numpy(), y_train.to_numpy())
     search_seconds = time.monotonic() - t0
     best = searcher.best_index_
     cv_results = pd.DataFrame(searcher.cv_results_)
@@ -251,8 +259,18 @@ def _train_and_log(
     )
 
     t0 = time.monotonic()
-    model = clone(estimator).set_params(**prefixed).fit(X_train, y_train)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        model = clone(estimator).set_params(**prefixed).fit(X_train, y_train)
     refit_seconds = time.monotonic() - t0
+    converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    if not converged:
+        log.warning(
+            "the selected model %s stopped before converging (%s); its scores stand, but consider "
+            "a stronger regularisation or a larger max_iter",
+            best_params,
+            next(str(w.message).splitlines()[0] for w in caught if issubclass(w.category, ConvergenceWarning)),
+        )
     proba = model.predict_proba(X_test)[:, 1]
     scores = metrics.holdout(y_test.to_numpy(), proba)
     log.info("holdout: %s", ", ".join(f"{k} {scores[k]:.4f}" for k in metrics.HEADLINE))
@@ -277,6 +295,9 @@ def _train_and_log(
             "search_seconds": search_seconds,
             "refit_seconds": refit_seconds,
             "n_fits": n_fits,
+            "converged": float(converged),
+            # Models actually grown: fewer than n_fits when the staged search shares fits.
+            "n_model_fits": int(getattr(searcher, "n_model_fits_", n_fits)),
         }
     )
     predicted = (proba >= 0.5).astype(int)

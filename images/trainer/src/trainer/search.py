@@ -61,9 +61,19 @@ def make_search(
     cv: Any,
     n_jobs: int,
     seed: int,
+    staged: bool = False,
 ) -> Any:
-    """A GridSearchCV or HalvingGridSearchCV scored by ROC AUC; refit is done by the caller."""
+    """A grid or halving search scored by ROC AUC; refit is done by the caller.
+
+    `staged`: the estimator is a LightGBM model whose exhaustive grid can be scored from fewer fits
+    with identical results (staged_search.py); used for `grid` when the grid names n_estimators.
+    """
     from sklearn.model_selection import GridSearchCV
+
+    from trainer.staged_search import StagedGridSearchCV
+
+    if kind == "grid" and staged and StagedGridSearchCV.applies(param_grid):
+        return StagedGridSearchCV(estimator, param_grid, cv=cv, n_jobs=n_jobs)
 
     common: dict[str, Any] = {
         "scoring": "roc_auc",

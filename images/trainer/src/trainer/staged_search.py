@@ -1,0 +1,261 @@
+"""Exhaustive grid search for LightGBM that fits each distinct model once, with identical results.
+
+Two facts about gradient boosting make most fits of a grid redundant, without changing any score:
+
+* **n_estimators.** Boosting is sequential: the model with n_estimators=50 is the first 50 trees
+  of the model with n_estimators=150 (no early stopping; LightGBM's per-iteration seeds do not
+  depend on the total). So each (candidate family, fold) is fitted once with the largest
+  n_estimators and scored with `predict_proba(num_iteration=k)` for every k in the grid.
+* **max_depth.** A depth limit that no leaf reached never blocked a split, so the model equals
+  the one fitted with any larger limit (or none). Depths are fitted from the smallest up; as soon
+  as a fit's deepest leaf stays below its limit, every larger limit shares its scores.
+
+The result (cv_results_, best_index_, best_params_) is what scikit-learn's GridSearchCV returns
+for the same grid, folds and scorer: every candidate is scored on every fold, ties resolve to
+the first candidate in ParameterGrid order, and the tests compare the two score for score. On
+the `full` grid (108 candidates, 540 CV fits) it grows 45-180 models of 150 trees instead of 540
+of 50-150, which is what brings LightGBM's search from minutes to seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pipeline_common.logs import Progress
+
+if TYPE_CHECKING:
+    import numpy as np
+    from sklearn.base import BaseEstimator
+
+log = logging.getLogger(__name__)
+STAGED = "n_estimators"
+DEPTH = "max_depth"
+
+
+def _depth_key(depth: Any) -> float:
+    """Sort key of a max_depth value: LightGBM reads <= 0 (and None) as no limit."""
+    return float("inf") if depth is None or depth <= 0 else float(depth)
+
+
+def deepest_leaf(booster: Any) -> int:
+    """The depth of the deepest leaf over all trees (the root's children are at depth 1).
+
+    Read from the text model (6x faster than dump_model's JSON): per tree, `left_child=` and
+    `right_child=` list the children of internal nodes 0..n-2, a child >= 0 being another internal
+    node created after its parent, so one forward pass assigns every depth.
+    """
+    deepest = 0
+    left: list[int] = []
+    for line in booster.model_to_string().splitlines():
+        if line.startswith("left_child="):
+            left = [int(v) for v in line[len("left_child=") :].split()]
+        elif line.startswith("right_child="):
+            right = [int(v) for v in line[len("right_child=") :].split()]
+            depth = [0] * len(left)
+            for node, children in enumerate(zip(left, right, strict=True)):
+                for child in children:
+                    if child >= 0:
+                        depth[child] = depth[node] + 1
+            deepest = max(deepest, max(depth) + 1)
+    return deepest
+
+
+@dataclass
+class _Family:
+    """Candidates equal in everything but n_estimators and max_depth: one task per CV fold."""
+
+    params: dict[str, Any]
+    # max_depth -> n_estimators -> index of the candidate in ParameterGrid order
+    members: dict[Any, dict[int, int]] = field(default_factory=lambda: defaultdict(dict))
+
+    @property
+    def n_candidates(self) -> int:
+        return sum(len(v) for v in self.members.values())
+
+
+def _families(candidates: list[dict[str, Any]], prefix: str) -> list[_Family]:
+    staged, depth = prefix + STAGED, prefix + DEPTH
+    by_key: dict[tuple[Any, ...], _Family] = {}
+    for index, params in enumerate(candidates):
+        rest = {k: v for k, v in params.items() if k not in (staged, depth)}
+        key = tuple(sorted((k, repr(v)) for k, v in rest.items()))
+        family = by_key.setdefault(key, _Family(params=rest))
+        family.members[params.get(depth, -1)][int(params[staged])] = index
+    return list(by_key.values())
+
+
+def _score_family(
+    estimator: BaseEstimator,
+    family: _Family,
+    prefix: str,
+    X: np.ndarray,
+    y: np.ndarray,
+    train: np.ndarray,
+    test: np.ndarray,
+) -> tuple[dict[int, float], dict[int, float], dict[int, float], int]:
+    """Fit one family on one fold; ({candidate: score}, {candidate: fit s}, {candidate: score s}, fits)."""
+    from sklearn.base import clone
+    from sklearn.metrics import roc_auc_score
+
+    scores: dict[int, float] = {}
+    fit_times: dict[int, float] = {}
+    score_times: dict[int, float] = {}
+    depths = sorted(family.members, key=_depth_key)
+    n_trees = max(n for per_depth in family.members.values() for n in per_depth)
+    fits = 0
+    shared: dict[int, float] | None = None  # scores per n_estimators of a fit no limit bound
+    for depth in depths:
+        wanted = family.members[depth]
+        if shared is None:
+            t0 = time.perf_counter()
+            model = clone(estimator).set_params(
+                **family.params, **{prefix + STAGED: n_trees, prefix + DEPTH: depth}
+            )
+            model.fit(X[train], y[train])
+            fit_seconds = time.perf_counter() - t0
+            fits += 1
+            t0 = time.perf_counter()
+            by_trees = {
+                n: float(roc_auc_score(y[test], model.predict_proba(X[test], num_iteration=n)[:, 1]))
+                for n in sorted({n for per_depth in family.members.values() for n in per_depth})
+            }
+            score_seconds = (time.perf_counter() - t0) / len(by_trees)
+            # Only worth checking when a larger limit is still to come.
+            if depth != depths[-1] and _depth_key(depth) > deepest_leaf(model.booster_):
+                shared = by_trees  # the limit never bound: larger limits give this very model
+        else:
+            fit_seconds = score_seconds = 0.0
+        source = shared if shared is not None else by_trees
+        for n, index in wanted.items():
+            scores[index] = source[n]
+            fit_times[index] = fit_seconds / len(wanted)
+            score_times[index] = score_seconds
+    return scores, fit_times, score_times, fits
+
+
+class StagedGridSearchCV:
+    """GridSearchCV's interface and results for LightGBM grids, fitting each distinct model once.
+
+    Scoring is ROC AUC from predict_proba, as `scoring="roc_auc"`; refit is left to the caller.
+    """
+
+    progress_every = 5.0
+
+    def __init__(
+        self, estimator: BaseEstimator, param_grid: Any, *, cv: Any, n_jobs: int, prefix: str = ""
+    ) -> None:
+        self.estimator, self.param_grid, self.cv, self.n_jobs, self.prefix = (
+            estimator,
+            param_grid,
+            cv,
+            n_jobs,
+            prefix,
+        )
+        self.n_model_fits_ = 0
+
+    @staticmethod
+    def applies(param_grid: list[dict[str, list[Any]]], prefix: str = "") -> bool:
+        """Every sub-grid names n_estimators (the staged parameter); max_depth is optional."""
+        return all(prefix + STAGED in sub for sub in param_grid)
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> StagedGridSearchCV:
+        import numpy as np
+        from joblib import Parallel, delayed
+        from sklearn.model_selection import ParameterGrid
+
+        candidates = list(ParameterGrid(self.param_grid))
+        folds = list(self.cv.split(X, y))
+        families = _families(candidates, self.prefix)
+        # Biggest tasks first (most candidates to score), so no worker is left with a long tail.
+        tasks = sorted(
+            ((f, fold) for f in families for fold in range(len(folds))), key=lambda t: -t[0].n_candidates
+        )
+        n_fits = len(candidates) * len(folds)
+        log.info(
+            "staged search: %d candidates x %d folds = %d CV fits from at most %d models "
+            "(each family of equal parameters is fitted once per fold with the largest %s and "
+            "scored at every %s; a %s that no leaf reaches is shared with larger ones)",
+            len(candidates),
+            len(folds),
+            n_fits,
+            len(families) * len(folds) * max(len(f.members) for f in families),
+            STAGED,
+            STAGED,
+            DEPTH,
+        )
+        split_scores = np.full((len(candidates), len(folds)), np.nan)
+        fit_times = np.zeros_like(split_scores)
+        score_times = np.zeros_like(split_scores)
+        progress = Progress("cv fits", n_fits, log, every=self.progress_every)
+        # Threads, not processes: LightGBM trains and predicts with the GIL released, so two
+        # threads use two cores (measured: 45 s vs 48 s wall for the full grid) without loky's
+        # worker start-up (each worker re-imports scikit-learn and LightGBM) or memory-mapping X.
+        parallel = Parallel(n_jobs=self.n_jobs, backend="threading", return_as="generator_unordered")
+        jobs = (
+            delayed(_indexed)(
+                fold,
+                _score_family,
+                self.estimator,
+                family,
+                self.prefix,
+                X,
+                y,
+                folds[fold][0],
+                folds[fold][1],
+            )
+            for family, fold in tasks
+        )
+        for fold, (scores, fits_s, scores_s, fitted) in parallel(jobs):
+            for index, score in scores.items():
+                split_scores[index, fold] = score
+                fit_times[index, fold] = fits_s[index]
+                score_times[index, fold] = scores_s[index]
+            self.n_model_fits_ += fitted
+            progress.advance(len(scores))
+        self.cv_results_ = _results(candidates, split_scores, fit_times, score_times)
+        self.best_index_ = int(np.argmin(self.cv_results_["rank_test_score"]))
+        self.best_params_ = candidates[self.best_index_]
+        self.best_score_ = float(self.cv_results_["mean_test_score"][self.best_index_])
+        log.info(
+            "staged search: %d CV fits scored from %d model fits (%.1fx fewer)",
+            n_fits,
+            self.n_model_fits_,
+            n_fits / max(self.n_model_fits_, 1),
+        )
+        return self
+
+
+def _indexed(fold: int, func: Any, *args: Any) -> tuple[int, Any]:
+    return fold, func(*args)
+
+
+def _results(
+    candidates: list[dict[str, Any]], scores: np.ndarray, fit_times: np.ndarray, score_times: np.ndarray
+) -> dict[str, Any]:
+    """cv_results_ in GridSearchCV's layout, with its mean/std/rank arithmetic."""
+    import numpy as np
+    from scipy.stats import rankdata
+
+    results: dict[str, Any] = {}
+    for name, array in (("fit_time", fit_times), ("score_time", score_times)):
+        results[f"mean_{name}"] = np.average(array, axis=1)
+        results[f"std_{name}"] = np.sqrt(np.average((array - array.mean(axis=1)[:, None]) ** 2, axis=1))
+    names = sorted({k for params in candidates for k in params})
+    for name in names:
+        column = np.ma.MaskedArray(np.empty(len(candidates), dtype=object), mask=True)
+        for i, params in enumerate(candidates):
+            if name in params:
+                column[i] = params[name]
+        results[f"param_{name}"] = column
+    results["params"] = candidates
+    for split in range(scores.shape[1]):
+        results[f"split{split}_test_score"] = scores[:, split]
+    means = np.average(scores, axis=1)
+    results["mean_test_score"] = means
+    results["std_test_score"] = np.sqrt(np.average((scores - means[:, np.newaxis]) ** 2, axis=1))
+    results["rank_test_score"] = rankdata(-means, method="min").astype(np.int32, copy=False)
+    return results

@@ -370,7 +370,7 @@ def image_sizes() -> list[dict[str, Any]]:
                 "present": True,
                 "size_mb": round(int(size) / 1e6, 1),
                 "created": created.strip(),
-                "build_s": build_times.get(ref, build_times.get(name)),
+                "build_s": build_times.get(ref, {}).get("build_seconds"),
             }
         )
     return out

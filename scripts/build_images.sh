@@ -7,6 +7,10 @@
 #      FORCE=1 rebuilds even when the image was built from the same inputs, TAG (default 0.1.0).
 # An image is skipped when its label io.census-pipeline.inputs-sha256 equals the hash of its
 # Dockerfile, ignore file, context files and base image id, so re-runs take seconds.
+# Each image built or found up to date is recorded in bench/results/build_times.json (read by
+# bench/run.py): {REF: {ref, seconds, size_mb, cached, date, inputs, build_seconds}}, merged over
+# the entries of images not built this time. seconds is this run's (0 when cached); build_seconds
+# is the last real build of the same inputs, so a cached re-run keeps it.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "${root}"
@@ -43,7 +47,9 @@ if [ -z "${BASE_IMAGE:-}" ]; then
   else
     echo "build-images: python:3.11-slim-bookworm cannot be pulled; using the local debootstrap base"
     BASE_IMAGE=census-pipeline/base:bookworm-py311
-    "${root}/scripts/build_base_image.sh" "${BASE_IMAGE}"
+    # FORCE=1 rebuilds the images, not the base: it is built only when missing (rebuild it with
+    # FORCE=1 scripts/build_base_image.sh).
+    FORCE=0 "${root}/scripts/build_base_image.sh" "${BASE_IMAGE}"
   fi
 fi
 base_id=$(docker image inspect -f '{{.Id}}' "${BASE_IMAGE}")
@@ -61,16 +67,17 @@ inputs_hash() {
 }
 
 declare -A secs sizes status
+records=""  # one line per image for build_times.json: ref, seconds, bytes, status, inputs, date
 for image in "${images[@]}"; do
   ref=census-pipeline/${image}:${tag}
   case ${image} in
     extractor | preprocessor | trainer)
       context=images; dockerfile=images/${image}/Dockerfile
-      hash=$(inputs_hash "${dockerfile}" "${base_id}" images/common images/${image})
+      hash=$(inputs_hash "${dockerfile}" "${base_id}" images/common "images/${image}")
       args=(--build-arg "BASE_IMAGE=${BASE_IMAGE}") ;;
     mlflow)
-      context=images/mlflow; dockerfile=images/mlflow/Dockerfile
-      hash=$(inputs_hash "${dockerfile}" "${base_id}" images/mlflow)
+      context=images; dockerfile=images/mlflow/Dockerfile
+      hash=$(inputs_hash "${dockerfile}" "${base_id}" images/mlflow images/common/docker)
       args=(--build-arg "BASE_IMAGE=${BASE_IMAGE}") ;;
     airflow)
       if ! pullable "${airflow_base}"; then
@@ -95,8 +102,39 @@ for image in "${images[@]}"; do
       sed -u "s/^/  [${image}] /"
     secs[${image}]=$(( $(date +%s) - start )); status[${image}]=built
   fi
-  sizes[${image}]=$(docker image inspect -f '{{.Size}}' "${ref}" | awk '{printf "%.0f", $1/1e6}')
+  bytes=$(docker image inspect -f '{{.Size}}' "${ref}")
+  sizes[${image}]=$(awk -v b="${bytes}" 'BEGIN {printf "%.0f", b/1e6}')
+  records+="${ref} ${secs[${image}]} ${bytes} ${status[${image}]} ${hash} $(date -u +%Y-%m-%dT%H:%M:%SZ)"$'\n'
 done
+
+# Written atomically (temp file in the same directory, then rename): a reader never sees half a file.
+times_json=${root}/bench/results/build_times.json
+mkdir -p "$(dirname "${times_json}")"
+printf '%s' "${records}" | python3 -c '
+import json, os, sys, tempfile
+path = sys.argv[1]
+try:
+    with open(path) as f:
+        data = json.load(f)
+except FileNotFoundError:
+    data = {}
+for line in sys.stdin:
+    ref, secs, size, status, inputs, date = line.split()
+    old = data.get(ref) or {}
+    cached = status == "cached"
+    kept = old.get("build_seconds") if old.get("inputs") == inputs else None
+    data[ref] = {
+        "ref": ref, "seconds": int(secs), "size_mb": round(int(size) / 1e6, 1), "cached": cached,
+        "date": date, "inputs": inputs, "build_seconds": kept if cached else int(secs),
+    }
+fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".build_times.", suffix=".tmp")
+with os.fdopen(fd, "w") as f:
+    json.dump(dict(sorted(data.items())), f, indent=2)
+    f.write("\n")
+os.chmod(tmp, 0o644)
+os.replace(tmp, path)
+' "${times_json}"
+echo "build-images: recorded in ${times_json#"${root}"/}"
 
 rc=0
 printf '\n%-34s %8s %8s %8s  %s\n' IMAGE SIZE_MB BUDGET BUILD_S STATUS

@@ -19,6 +19,7 @@ from tests.containers.kpo import ROOT, docker, image_ref
 
 IMAGES_DIR = ROOT / "images"
 STAGES = ("extractor", "preprocessor", "trainer")
+SLIM_VENV = "common/docker/slim-venv.sh"  # relative to the images/ context
 DOCKERFILES = sorted(IMAGES_DIR.glob("*/Dockerfile"))
 AIRFLOW_BASE = "apache/airflow:3.3.2-python3.11"
 CNCF_PROVIDER = "apache-airflow-providers-cncf-kubernetes==10.25.0"
@@ -86,7 +87,7 @@ def test_stage_dockerfile_rules(stage: str) -> None:
     )
     builder = "\n".join(args for op, args in steps[: steps.index(("FROM", "${BASE_IMAGE}"))] if op == "RUN")
     assert f"-c /build/{stage}/constraints.txt /build/common /build/{stage}" in builder
-    assert "--no-cache-dir" in builder and "compileall" in builder
+    assert "--no-cache-dir" in builder and "/build/slim-venv.sh /opt/venv" in builder
     final = final_stage(dockerfile)
     assert ("COPY", "--from=builder /opt/venv /opt/venv") in final
     assert [a for op, a in final if op == "COPY"] == ["--from=builder /opt/venv /opt/venv"], (
@@ -108,6 +109,23 @@ def test_stage_dockerfile_rules(stage: str) -> None:
     labels = " ".join(a for op, a in final if op == "LABEL")
     assert "org.opencontainers.image.title" in labels and "org.opencontainers.image.version" in labels
     assert ":latest" not in dockerfile.read_text()
+
+
+@pytest.mark.parametrize("image", (*STAGES, "mlflow"))
+def test_builder_slims_the_venv_with_the_shared_script(image: str) -> None:
+    """One slimming script for every Python image, run after the dependency layer."""
+    steps = instructions(IMAGES_DIR / image / "Dockerfile")
+    builder = steps[: steps.index(("FROM", "${BASE_IMAGE}"))]
+    copy = ("COPY", f"{SLIM_VENV} /build/slim-venv.sh")
+    assert copy in builder
+    pins = f"/build/{image}/constraints.txt"
+    deps = next(i for i, (op, a) in enumerate(builder) if op == "RUN" and pins in a)
+    assert builder.index(copy) > deps, "the script comes after the dependency layer (edits keep it cached)"
+    assert any(op == "RUN" and "/build/slim-venv.sh /opt/venv" in a for op, a in builder)
+    ignore = (IMAGES_DIR / image / "Dockerfile.dockerignore").read_text().split()
+    assert f"!{SLIM_VENV}" in ignore, "the ignore file must send the script"
+    script = (IMAGES_DIR / SLIM_VENV).read_text()
+    assert "set -euo pipefail" in script and "compileall" in script
 
 
 def test_trainer_final_stage_has_libgomp_without_apt_lists() -> None:

@@ -96,34 +96,29 @@ def image_exists(stage: str) -> bool:
 
 
 def _overhead(run: RunResult, xcom: Path, wall_t0: float, result: dict[str, Any]) -> dict[str, float | None]:
-    """Start-up and tear-down overhead from line arrival times and return.json's mtime.
+    """Start-up and tear-down overhead, from return.json's `timings` (pipeline_common/timing.py).
 
-    start_to_first_log: spawn -> the stage's first log line (imports, interpreter/container start).
-    start_to_main: spawn -> the stage's run() started (return.json time minus its `seconds`).
-    last_log_to_result: the last log line before the result -> return.json written.
-    result_to_exit: return.json written -> process/container gone.
-    A `timings` object in return.json (epoch seconds) takes precedence where it has the key.
+    start_to_first_work: spawn (of the process, or of `docker run`) -> the stage's first read of
+        its input; the marks are epoch seconds, the same clock inside and outside a container.
+    last_work_to_result: the stage's work returned -> return.json written.
+    result_to_exit: return.json written (its mtime) -> process/container gone.
+    start_to_first_log: spawn -> the stage's first log line (arrival time), for reference.
     """
     out: dict[str, float | None] = dict.fromkeys(
-        ("start_to_first_log", "start_to_main", "last_log_to_result", "result_to_exit")
+        ("start_to_first_work", "last_work_to_result", "result_to_exit", "start_to_first_log")
     )
     logs = [ln for ln in run.lines if ln.stream == "stderr" and ln.text.strip()]
-    rj = xcom / "return.json"
     if logs:
         out["start_to_first_log"] = logs[0].t
+    timings = result.get("timings") if isinstance(result.get("timings"), dict) else {}
+    if isinstance(timings.get("first_work_at"), int | float):
+        out["start_to_first_work"] = max(0.0, timings["first_work_at"] - wall_t0)
+    rj = xcom / "return.json"
     if rj.is_file():
-        rj_t = rj.stat().st_mtime - wall_t0
-        if isinstance(result.get("seconds"), int | float):
-            out["start_to_main"] = max(0.0, rj_t - float(result["seconds"]))
-        before = [ln.t for ln in logs if ln.t <= rj_t + 0.005 and "result in" not in ln.text]
-        if before:
-            out["last_log_to_result"] = max(0.0, rj_t - before[-1])
-        out["result_to_exit"] = max(0.0, run.wall_s - rj_t)
-    timings = result.get("timings")
-    if isinstance(timings, dict):
-        for key, value in timings.items():
-            if isinstance(value, int | float):
-                out[f"timings.{key}"] = float(value)
+        rj_at = rj.stat().st_mtime
+        if isinstance(timings.get("last_work_at"), int | float):
+            out["last_work_to_result"] = max(0.0, rj_at - timings["last_work_at"])
+        out["result_to_exit"] = max(0.0, run.wall_s - (rj_at - wall_t0))
     return out
 
 

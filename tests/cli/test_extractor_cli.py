@@ -26,6 +26,7 @@ KEYS = {
     "read_api",
     "cached",
     "seconds",
+    "timings",
 }
 COLUMNS = list(read_raw().head(0).columns)
 CSV_LINES = gzip.decompress(CENSUS_CSV_GZ.read_bytes()).decode().splitlines(keepends=True)

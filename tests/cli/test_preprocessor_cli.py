@@ -31,6 +31,7 @@ KEYS = {
     "input_sha256",
     "cached",
     "seconds",
+    "timings",
 }
 MANIFEST_KEYS = {
     "target",
@@ -101,8 +102,8 @@ def test_cache_force_and_new_parameters(
     assert first.xcom["test_sha256"] == features_census["test_sha256"]
     again = preprocess(raw_census["raw_uri"], prefix, xcom_dir)
     assert again.rc == 0 and again.xcom["cached"] is True and "cache hit" in again.stderr
-    assert {k: v for k, v in again.xcom.items() if k not in ("cached", "seconds")} == {
-        k: v for k, v in first.xcom.items() if k not in ("cached", "seconds")
+    assert {k: v for k, v in again.xcom.items() if k not in ("cached", "seconds", "timings")} == {
+        k: v for k, v in first.xcom.items() if k not in ("cached", "seconds", "timings")
     }
     forced = preprocess(raw_census["raw_uri"], prefix, xcom_dir, "--force")
     assert forced.rc == 0 and forced.xcom["cached"] is False

@@ -33,6 +33,7 @@ FIT_KEYS = {
     "features_uri",
     "test_sha256",
     "seconds",
+    "timings",
 }
 PROMOTE_KEYS = {
     "stage",
@@ -48,6 +49,7 @@ PROMOTE_KEYS = {
     "promoted",
     "reason",
     "seconds",
+    "timings",
 }
 AIRFLOW_ENV = (
     "AIRFLOW_CTX_DAG_ID",
@@ -281,8 +283,8 @@ def test_promote_registers_moves_the_alias_and_is_idempotent(
         env=store["env"],
     )
     assert again.rc == 0, again.stderr
-    assert {k: v for k, v in again.xcom.items() if k != "seconds"} == {
-        k: v for k, v in r1.items() if k != "seconds"
+    assert {k: v for k, v in again.xcom.items() if k not in ("seconds", "timings")} == {
+        k: v for k, v in r1.items() if k not in ("seconds", "timings")
     }
     assert len(client.search_model_versions(f"name = '{name}'")) == 1
 
@@ -316,10 +318,6 @@ def test_promote_registers_moves_the_alias_and_is_idempotent(
             ["fit", "--model", "lgbm", "--features-uri", "/nonexistent/features.json", "--experiment", "e"],
             ["does not exist"],
         ),
-        (
-            ["fit", "--model", "lgbm", "--features-uri", "/x.json", "--experiment", "e", "--grid", "huge"],
-            ["--grid", "huge"],
-        ),
         (["fit", "--model", "lgbm"], ["required"]),
         (["promote", "--experiment", "e", "--model-name", "m", "--candidates", "[]"], ["no candidates"]),
         (["promote", "--experiment", "e", "--model-name", "m", "--candidates", "{oops"], ["not valid JSON"]),
@@ -334,6 +332,11 @@ def test_bad_input_gives_one_clear_line(
 ) -> None:
     run = run_stage("trainer", args, xcom_dir=tmp_path / "x", env=store["env"])
     assert_bad_input(run, *words)
+
+
+def test_unknown_grid_name(store: dict, features_census: dict, tmp_path: Path) -> None:
+    run = fit(store, features_census, tmp_path / "x", "cli-bad", "--grid", "huge")
+    assert_bad_input(run, "--grid", "huge")
 
 
 def test_invalid_grid_file(store: dict, features_census: dict, tmp_path: Path) -> None:

@@ -113,6 +113,23 @@ def test_cli_run_maps_outcomes_to_exit_codes_and_one_line(
     assert not (tmp_path / "return.json").exists()
 
 
+def test_result_carries_the_work_timings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """first_work is the first input read; process start, work and result follow in order."""
+    monkeypatch.setenv("XCOM_DIR", str(tmp_path / "xcom"))
+    source = tmp_path / "in.json"
+    source.write_text("{}")
+
+    def main(argv: object) -> dict[str, object]:
+        storage.read_json(uris.parse_location(str(source)))
+        storage.read_json(uris.parse_location(str(source)))  # a second read moves nothing
+        return {}
+
+    assert cli.run("extract", main, []) == 0
+    t = json.loads((tmp_path / "xcom" / "return.json").read_text())["timings"]
+    assert t["process_start_at"] <= t["first_work_at"] + 0.01
+    assert t["first_work_at"] <= t["last_work_at"] <= t["result_at"]
+
+
 def test_sigterm_removes_partial_output_and_exits_143(tmp_path: Path) -> None:
     out = tmp_path / "out.bin"
     script = textwrap.dedent(

@@ -88,6 +88,68 @@ def test_chunked_search_matches_plain_gridsearch_and_logs_progress(
     assert f"{grid.n_candidates * 3}/{grid.n_candidates * 3} (100%)" in final
 
 
+@pytest.mark.parametrize(
+    "param_grid",
+    [
+        # max_depth 2 and 3 bind (leaves reach them), 16 and -1 (no limit) do not: shared fits.
+        [
+            {
+                "learning_rate": [0.05, 0.2],
+                "n_estimators": [5, 20, 40],
+                "num_leaves": [6, 31],
+                "max_depth": [2, 3, 16, -1],
+            }
+        ],
+        # Sub-grids, and candidates without max_depth.
+        [{"n_estimators": [10, 30], "num_leaves": [7]}, {"n_estimators": [15], "max_depth": [4, 24]}],
+    ],
+    ids=["product", "subgrids"],
+)
+def test_staged_search_equals_gridsearchcv_score_for_score(
+    param_grid: list[dict], train_sample: tuple[pd.DataFrame, pd.Series], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Fewer LightGBM fits, the very same cv_results_ (not approximately: bit for bit)."""
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+
+    X, y = (a.to_numpy() for a in train_sample)
+    cv = StratifiedKFold(3, shuffle=True, random_state=55)
+    ours = search.make_search(
+        "grid", models.get("lgbm").build(55), param_grid, cv=cv, n_jobs=2, seed=55, staged=True
+    )
+    assert type(ours).__name__ == "StagedGridSearchCV"
+    with caplog.at_level(logging.INFO, logger="trainer.staged_search"):
+        ours.fit(X, y)
+    plain = GridSearchCV(models.get("lgbm").build(55), param_grid, cv=cv, scoring="roc_auc", n_jobs=2).fit(
+        X, y
+    )
+    assert ours.cv_results_["params"] == plain.cv_results_["params"]
+    for key in (
+        "mean_test_score",
+        "std_test_score",
+        "rank_test_score",
+        "split0_test_score",
+        "split2_test_score",
+    ):
+        np.testing.assert_array_equal(ours.cv_results_[key], plain.cv_results_[key], err_msg=key)
+    assert (ours.best_index_, ours.best_params_) == (plain.best_index_, plain.best_params_)
+    n_fits = len(plain.cv_results_["params"]) * 3
+    assert ours.n_model_fits_ < n_fits
+    final = [r.getMessage() for r in caplog.records if "cv fits:" in r.getMessage()][-1]
+    assert f"{n_fits}/{n_fits} (100%)" in final
+
+
+def test_deepest_leaf_reads_the_text_model(train_sample: tuple[pd.DataFrame, pd.Series]) -> None:
+    from trainer.staged_search import deepest_leaf
+
+    X, y = train_sample
+    for depth in (1, 3, 5):
+        model = models.get("lgbm").build(55).set_params(max_depth=depth, num_leaves=31, n_estimators=5)
+        assert deepest_leaf(model.fit(X, y).booster_) == depth
+    # A chain-like tree can go deeper than log2(leaves): num_leaves 4 allows depth up to 3.
+    shallow = models.get("lgbm").build(55).set_params(num_leaves=4, n_estimators=3).fit(X, y)
+    assert 2 <= deepest_leaf(shallow.booster_) <= 3
+
+
 def test_halving_search_runs_rounds(train_sample: tuple[pd.DataFrame, pd.Series]) -> None:
     from sklearn.model_selection import StratifiedKFold
 

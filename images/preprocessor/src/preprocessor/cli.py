@@ -16,8 +16,8 @@ from pipeline_common.storage import require_bucket
 from pipeline_common.uris import Location, parse_location
 
 from preprocessor import __version__
-from preprocessor.features import TARGETS
 from preprocessor.outputs import Layout
+from preprocessor.targets import TARGETS
 
 log = logging.getLogger("preprocessor")
 STAGE = "preprocess"
@@ -120,7 +120,7 @@ def _build(
     # No local name holds the raw frame, so clean() can free its columns as it goes.
     frame = cleaning.clean(raw_input.read_frame(source, data), source.uri)
     del data
-    target = features.TARGETS[args.target]
+    target = TARGETS[args.target]
     table, names = features.build(frame, target)
     del frame
     y = table.column(target.name).to_numpy()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -16,25 +15,13 @@ import pyarrow as pa
 from pipeline_common.errors import StageError
 
 from preprocessor.cleaning import string_columns
+from preprocessor.targets import TARGETS, Target
+
+__all__ = ["TARGETS", "Target", "build"]
 
 NUMERIC_FEATURES = ["age", "capital_gain", "capital_loss", "hours_per_week"]
 AGE_BINS = [-math.inf, 25, 35, 45, 55, 65, math.inf]
 AGE_GROUPS = ["upto_25", "26_35", "36_45", "46_55", "56_65", "over_65"]
-
-
-@dataclass(frozen=True)
-class Target:
-    """A binary target derived from one column; that column is then not a feature (no leak)."""
-
-    name: str
-    column: str
-    positive: str
-
-
-TARGETS = {
-    "never_married": Target("never_married", "marital_status", "Never-married"),
-    "income_over_50k": Target("income_over_50k", "income_bracket", ">50K"),
-}
 
 
 def age_groups(age: pd.Series) -> pd.Series:

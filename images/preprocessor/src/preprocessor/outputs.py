@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 from pipeline_common.errors import StageError
 from pipeline_common.storage import OutputSet, exists, read_json, remove, sha256_of
 from pipeline_common.uris import Location
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 log = logging.getLogger(__name__)
 TRAIN, TEST, MANIFEST = "train.parquet", "test.parquet", "features.json"
@@ -60,6 +61,8 @@ def cached_manifest(layout: Layout, key: dict[str, Any]) -> dict[str, Any] | Non
 
 def write(layout: Layout, train: pa.Table, test: pa.Table, manifest: dict[str, Any]) -> dict[str, Any]:
     """Write both splits, then the manifest; on any failure remove what this attempt wrote."""
+    import pyarrow.parquet as pq
+
     # A stale manifest must not describe the new splits while they are being replaced.
     remove(layout.manifest)
     with OutputSet() as outputs:

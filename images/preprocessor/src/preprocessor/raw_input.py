@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from typing import TYPE_CHECKING
 
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
-from pipeline_common.census import validate_schema
 from pipeline_common.errors import StageError
 from pipeline_common.storage import read_bytes
 from pipeline_common.uris import Location
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 FIX = "point --input at the extractor's raw_uri (a Parquet object with the 15 census columns)"
@@ -23,6 +23,12 @@ def input_sha256(loc: Location) -> tuple[str, bytes]:
 
 
 def read_frame(loc: Location, data: bytes) -> pd.DataFrame:
+    # pandas and pyarrow load here, after the input is read (~1 s of imports off the start-up).
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from pipeline_common.census import validate_schema
+
     if not data:
         raise StageError(f"--input {loc.uri} is empty (0 bytes)", FIX)
     try:

@@ -136,9 +136,11 @@ def run(opts: FitOptions) -> dict[str, Any]:
         raise StageError(f"unknown --search {opts.search!r}", f"use one of {list(search.SEARCHES)}")
     if opts.cv < 2:
         raise StageError(f"--cv {opts.cv} is too small", "use at least 2 folds (5 is the default)")
+    # The manifest first: it is the cheapest check of the likeliest bad input (--features-uri),
+    # and the grid check imports scikit-learn and LightGBM.
+    manifest = data.load_manifest(opts.features_uri)
     grid = grids.load(opts.grid, opts.model)
     n_jobs = _budget(opts.n_jobs)
-    manifest = data.load_manifest(opts.features_uri)
 
     client = tracking.connect()
     experiment_id = tracking.ensure_experiment(client, opts.experiment)
@@ -243,6 +245,7 @@ def _train_and_log(
         warnings.simplefilter("ignore", ConvergenceWarning)
         searcher.fit(X_train.to_numpy(), y_train.to_numpy())
     search_seconds = time.monotonic() - t0
+    search.release_workers()
     best = searcher.best_index_
     cv_results = pd.DataFrame(searcher.cv_results_)
     n_fits = int(len(cv_results) * opts.cv)
@@ -269,7 +272,9 @@ def _train_and_log(
             "the selected model %s stopped before converging (%s); its scores stand, but consider "
             "a stronger regularisation or a larger max_iter",
             best_params,
-            next(str(w.message).splitlines()[0] for w in caught if issubclass(w.category, ConvergenceWarning)),
+            next(
+                str(w.message).splitlines()[0] for w in caught if issubclass(w.category, ConvergenceWarning)
+            ),
         )
     proba = model.predict_proba(X_test)[:, 1]
     scores = metrics.holdout(y_test.to_numpy(), proba)

@@ -53,6 +53,19 @@ def _chunked_evaluator(search: Any, evaluate_candidates: Any) -> Any:
     return evaluate
 
 
+def release_workers() -> None:
+    """Stop joblib's process pool now that the search is done.
+
+    Its workers hold a copy of the libraries and the data; left alone they idle through the model
+    logging and are only reaped at interpreter exit, which then takes seconds.
+    """
+    from joblib.externals.loky import reusable_executor
+
+    executor = getattr(reusable_executor, "_executor", None)
+    if executor is not None:
+        executor.shutdown(wait=True, kill_workers=True)
+
+
 def make_search(
     kind: str,
     estimator: BaseEstimator,

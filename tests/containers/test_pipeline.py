@@ -158,3 +158,11 @@ def test_stages_ran_locked_down(pipeline: dict[str, Any]) -> None:
             "/airflow/xcom",
         ):
             assert flag in flags
+
+
+def test_stage_logs_carry_no_traceback_or_library_warning(pipeline: dict[str, Any]) -> None:
+    """Clean logs in the slim images: e.g. loky's worker shutdown must not need pgrep/psutil, and
+    GitPython must not complain that the image has no git."""
+    for name, run in pipeline["runs"].items():
+        for marker in ("Traceback", "Exception in thread", "Failed to import Git", "Please install"):
+            assert marker not in run.stderr, f"{name}: {marker!r} in its log\n{run.describe()}"

@@ -23,6 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from pipeline_common import timing
 from pipeline_common.errors import StageError
 from pipeline_common.uris import parse_location
 
@@ -38,6 +39,7 @@ FIX_CANDIDATES = (
 
 def parse_candidates(text: str) -> list[dict[str, Any]]:
     """The candidate list from JSON text or @file, checked for the keys promote needs."""
+    timing.first_work()  # promote's input is this list (the fits' XComs)
     source = "--candidates"
     if text.startswith("@"):
         path = Path(text[1:])

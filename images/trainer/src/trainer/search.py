@@ -63,7 +63,9 @@ def release_workers() -> None:
 
     executor = getattr(reusable_executor, "_executor", None)
     if executor is not None:
-        executor.shutdown(wait=True, kill_workers=True)
+        # Graceful (idle workers exit on a sentinel): kill_workers=True needs psutil or pgrep,
+        # which the slim image lacks; loky's manager thread then fails and exit hangs.
+        executor.shutdown(wait=True, kill_workers=False)
 
 
 def make_search(

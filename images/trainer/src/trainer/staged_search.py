@@ -176,14 +176,12 @@ class StagedGridSearchCV:
         )
         n_fits = len(candidates) * len(folds)
         log.info(
-            "staged search: %d candidates x %d folds = %d CV fits from at most %d models "
-            "(each family of equal parameters is fitted once per fold with the largest %s and "
-            "scored at every %s; a %s that no leaf reaches is shared with larger ones)",
+            "staged search: %d CV fits (%d candidates x %d folds) from at most %d model fits "
+            "(largest %s per family and fold; a %s no leaf reaches is shared)",
+            n_fits,
             len(candidates),
             len(folds),
-            n_fits,
             len(families) * len(folds) * max(len(f.members) for f in families),
-            STAGED,
             STAGED,
             DEPTH,
         )

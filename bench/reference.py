@@ -4,7 +4,8 @@ on the pipeline's own train/test split, to check the pipeline's holdout ROC AUC 
 Independent of the trainer's search code: it reads only the grid file and the preprocessor's
 Parquet split, builds the estimators itself (LightGBM single-threaded with one joblib worker per
 CPU, one fit per candidate and fold; LogisticRegression as the trainer builds it but run to
-convergence) and searches every combination with scikit-learn's GridSearchCV.
+convergence) and searches every combination with scikit-learn's GridSearchCV, on the trainer's
+folds (StratifiedKFold(5), shuffled with seed 55).
 
 Run: python -m bench.reference --features-json PATH --model lgbm|logreg [--grid full] [--grids-yaml PATH]
 """
@@ -35,7 +36,7 @@ def build(model: str, seed: int):
     if model == "lgbm":
         from lightgbm import LGBMClassifier
 
-        return LGBMClassifier(n_jobs=1, random_state=seed, verbosity=-1), ""
+        return LGBMClassifier(n_jobs=1, random_state=seed, verbosity=-1, force_col_wise=True), ""
     from scipy.sparse import csr_matrix
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     with step("load"):
         import pandas as pd
         from sklearn.metrics import roc_auc_score
-        from sklearn.model_selection import GridSearchCV
+        from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
         manifest = json.loads(Path(args.features_json).read_text())
         target, feats = manifest["target"], manifest["features"]
@@ -76,7 +77,9 @@ def main(argv: list[str] | None = None) -> int:
         test = pd.read_parquet(_local(manifest["test_uri"]))
     estimator, prefix = build(args.model, args.seed)
     grid = load_grid(args.grids_yaml, args.grid, args.model, prefix)
-    search = GridSearchCV(estimator, grid, cv=5, n_jobs=cpus, scoring="roc_auc")
+    # The trainer's folds (shuffled, seed 55), so both searches rank candidates on the same data.
+    folds = StratifiedKFold(5, shuffle=True, random_state=args.seed)
+    search = GridSearchCV(estimator, grid, cv=folds, n_jobs=cpus, scoring="roc_auc")
     with step(f"search:{args.model}"):
         search.fit(train[feats], train[target])
     auc = roc_auc_score(test[target], search.predict_proba(test[feats])[:, 1])

@@ -149,8 +149,6 @@ def _score_champion(
 
 
 def run(experiment: str, model_name: str, candidates_text: str, alias: str = "champion") -> dict[str, Any]:
-    from mlflow.exceptions import MlflowException
-
     if not model_name.strip():
         raise StageError("--model-name is empty", "name the registered model, e.g. census-never-married")
     if not alias.strip() or alias.strip() != alias:
@@ -166,6 +164,9 @@ def run(experiment: str, model_name: str, candidates_text: str, alias: str = "ch
         best["run_id"],
         best["metrics"]["roc_auc"],
     )
+    # MLflow (2-3 s of imports) loads after the candidates are read and checked.
+    from mlflow.exceptions import MlflowException
+
     client = tracking.connect()
     tracking.ensure_experiment(client, experiment)
     try:

@@ -91,7 +91,7 @@ STAGE_CAP_S = 900.0
 
 
 def run_scaling(
-    data: Path, scales: list[int], workdir: Path, bigquery: bool, bigquery_max_scale: int = 10
+    data: Path, scales: list[int], workdir: Path, bigquery: bool, bigquery_max_scale: int = 100
 ) -> dict[str, Any]:
     say("  scaling: reading the census CSV ...")
     raw = read_raw(data)

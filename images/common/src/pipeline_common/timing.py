@@ -3,8 +3,9 @@
 Overhead is what a stage costs beyond its work: interpreter (and container) start and imports
 before it first reads its input, and tear-down after. The stage marks `first_work` when it first
 reads its input (storage.open_read and the BigQuery reader do it) and cli.run marks `last_work`
-when the stage's function returns and `result` once return.json is written. All marks are epoch
-seconds, so a harness outside the process (or the container) can subtract its own spawn time.
+when the stage's function returns and `result` as the result is completed, just before
+return.json is written (the file's mtime is the exact time). All marks are epoch seconds, so a
+harness outside the process (or the container) can subtract its own spawn time.
 """
 
 from __future__ import annotations

@@ -283,45 +283,11 @@ def docker_floor(stage: str = "extractor") -> dict[str, float] | None:
     return {"docker_run_python_pass_s": min(walls)}
 
 
-def start_mlflow_server(state: Path) -> tuple[subprocess.Popen, str]:
-    """`mlflow server` from the venv on a free loopback port, SQLite + local artifacts under `state`."""
-    import socket
-    import urllib.request
+def start_mlflow_server(state: Path) -> Any:
+    """The tests' `mlflow server` (tests/fixtures/servers.py): SQLite and local artifacts under `state`."""
+    from tests.fixtures import servers
 
-    state.mkdir(parents=True, exist_ok=True)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    log = (state / "server.log").open("w")
-    cmd = [
-        str(Path(PY).parent / "mlflow"),
-        "server",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--backend-store-uri",
-        f"sqlite:///{state}/mlflow.db",
-        "--serve-artifacts",
-        "--artifacts-destination",
-        str(state / "artifacts"),
-        "--workers",
-        "1",
-    ]
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
-                if resp.status == 200:
-                    return proc, url
-        except OSError:
-            time.sleep(1)
-    proc.terminate()
-    raise SystemExit(
-        f"ERROR [bench] mlflow server did not start; see {state / 'server.log'} | fix: pass --mlflow-uri"
-    )
+    return servers.start_mlflow(None, state, log_dir=state)
 
 
 def run_containers(work: Path, args: argparse.Namespace, models: list[str]) -> dict[str, Any]:
@@ -501,7 +467,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.mlflow_uri and parts & {"pipeline", "exhaustive", "halving", "overhead", "containers"}:
         # A tracking server, as deployed: the trainers only make REST calls (no store set-up in
         # their timings) and the containers reach it over the loopback.
-        server, args.mlflow_uri = start_mlflow_server(work / "mlflow-server")
+        server = start_mlflow_server(work / "mlflow-server")
+        args.mlflow_uri = server.url
         say(f"bench: mlflow server at {args.mlflow_uri}")
     mlflow_uri = args.mlflow_uri
     started = time.monotonic()
@@ -576,8 +543,7 @@ def main(argv: list[str] | None = None) -> int:
             results["images"] = image_sizes() if docker_ok() else []
     finally:
         if server is not None:
-            server.terminate()
-            server.wait(timeout=30)
+            server.stop()
         results["environment"]["machine"]["loadavg_end"] = os.getloadavg()
         results["bench_wall_s"] = round(time.monotonic() - started, 1)
         if not args.keep:

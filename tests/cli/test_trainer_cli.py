@@ -301,6 +301,8 @@ def test_promote_registers_moves_the_alias_and_is_idempotent(
     assert r3["promoted"] is False and r3["registered_version"] == 2 and r3["champion_version"] == 1
     assert r3["champion_roc_auc"] == pytest.approx(best["metrics"]["roc_auc"], abs=1e-5)
     assert "does not beat" in r3["reason"]
+    # Trained and evaluated on this very split: its logged score is its score, not re-computed.
+    assert "champion v1 was scored on this holdout when trained" in loser.stderr
     assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
     version = client.get_model_version(name, "2")
     assert version.tags["promote.promoted"] == "false"
@@ -389,3 +391,46 @@ def test_missing_tracking_uri(features_census: dict, tmp_path: Path) -> None:
         env={"MLFLOW_TRACKING_URI": ""},
     )
     assert_bad_input(run, "MLFLOW_TRACKING_URI is not set")
+
+
+def test_a_champion_from_another_split_is_scored_on_the_candidates_holdout(
+    store: dict, features_census: dict, raw_census: dict, tiny_grid: str, tmp_path: Path
+) -> None:
+    """Its logged roc_auc is for another test set: promote loads the champion and scores it again."""
+    name = "cli-split-model"
+    args = ["promote", "--experiment", "cli-split", "--model-name", name, "--candidates"]
+    champion = fit(store, features_census, tmp_path / "f1", "cli-split", "--grid", tiny_grid)
+    assert champion.rc == 0, champion.stderr
+    first = run_stage(
+        "trainer",
+        [*args, _candidates(tmp_path / "c1.json", champion.xcom)],
+        xcom_dir=tmp_path / "p1",
+        env=store["env"],
+    )
+    assert first.rc == 0 and first.xcom["promoted"] is True, first.stderr
+
+    other = run_stage(
+        "preprocessor",
+        ["--input", raw_census["raw_uri"], "--output-prefix", str(tmp_path / "other"), "--test-size", "0.25"],
+        xcom_dir=tmp_path / "x-other",
+    )
+    assert other.rc == 0, other.stderr
+    candidate = fit(store, other.xcom, tmp_path / "f2", "cli-split", "--grid", tiny_grid, model="logreg")
+    assert candidate.rc == 0, candidate.stderr
+    assert candidate.xcom["test_sha256"] != champion.xcom["test_sha256"]
+
+    second = run_stage(
+        "trainer",
+        [*args, _candidates(tmp_path / "c2.json", candidate.xcom)],
+        xcom_dir=tmp_path / "p2",
+        env=store["env"],
+    )
+    assert second.rc == 0, second.stderr
+    r2 = second.xcom
+    assert "champion v1 was trained on another split: scoring it on this holdout" in second.stderr
+    assert r2["champion_version"] == 1 and r2["champion_roc_auc"] is not None
+    # Another holdout, another score: close to the one it logged, but not that number.
+    logged = champion.xcom["metrics"]["roc_auc"]
+    assert r2["champion_roc_auc"] != logged
+    assert abs(r2["champion_roc_auc"] - logged) < 0.02
+    assert r2["promoted"] is (r2["roc_auc"] > r2["champion_roc_auc"])

@@ -113,6 +113,22 @@ def test_cli_run_maps_outcomes_to_exit_codes_and_one_line(
     assert not (tmp_path / "return.json").exists()
 
 
+def test_process_entry_freezes_the_heap_after_the_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """entry() = run() + gc.freeze(), so the process exits without collecting its modules."""
+    import gc
+
+    monkeypatch.setenv("XCOM_DIR", str(tmp_path))
+    assert gc.get_freeze_count() == 0
+    try:
+        assert cli.entry("extract", lambda argv: {"raw_uri": "gs://b/x.parquet"}, []) == 0
+        assert (tmp_path / "return.json").exists()
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+
+
 def test_result_carries_the_work_timings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """first_work is the first input read; process start, work and result follow in order."""
     monkeypatch.setenv("XCOM_DIR", str(tmp_path / "xcom"))

@@ -66,26 +66,76 @@ def test_holdout_metrics_from_probabilities() -> None:
     assert set(metrics.HEADLINE) <= set(scores)
 
 
-def test_chunked_search_matches_plain_gridsearch_and_logs_progress(
-    train_sample: tuple[pd.DataFrame, pd.Series], caplog: pytest.LogCaptureFixture
+def test_search_matches_plain_gridsearch_and_counts_fits_in_the_workers(
+    train_sample: tuple[pd.DataFrame, pd.Series],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """A grid neither staged nor fold-cached (no n_estimators): GridSearchCV with the counting scorer."""
     from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
-    X, y = train_sample
-    grid = grids.load("demo", "lgbm")
+    X, y = (a.to_numpy() for a in train_sample)
+    param_grid = [{"num_leaves": [7, 15], "learning_rate": [0.05, 0.1]}]
     cv = StratifiedKFold(3, shuffle=True, random_state=55)
-    ours = search.make_search(
-        "grid", models.get("lgbm").build(55), grid.param_grid(), cv=cv, n_jobs=2, seed=55
-    )
+    ours = search.make_search("grid", models.get("lgbm").build(55), param_grid, cv=cv, n_jobs=2, seed=55)
+    assert type(ours).__name__ == "ProgressGridSearchCV"
+    monkeypatch.setattr(search, "POLL_SECONDS", 0.01)
+    monkeypatch.setattr(type(ours), "progress_every", 0.0)
     with caplog.at_level(logging.INFO, logger="trainer.search"):
-        ours.fit(X.to_numpy(), y.to_numpy())
-    plain = GridSearchCV(
-        models.get("lgbm").build(55), grid.param_grid(), cv=cv, scoring="roc_auc", n_jobs=1
-    ).fit(X.to_numpy(), y.to_numpy())
-    np.testing.assert_allclose(ours.cv_results_["mean_test_score"], plain.cv_results_["mean_test_score"])
+        ours.fit(X, y)
+    plain = GridSearchCV(models.get("lgbm").build(55), param_grid, cv=cv, scoring="roc_auc", n_jobs=1).fit(
+        X, y
+    )
+    for key in ("mean_test_score", "split0_test_score", "rank_test_score"):
+        np.testing.assert_array_equal(ours.cv_results_[key], plain.cv_results_[key], err_msg=key)
     assert ours.best_params_ == plain.best_params_
-    final = [r.getMessage() for r in caplog.records if "cv fits" in r.getMessage()][-1]
-    assert f"{grid.n_candidates * 3}/{grid.n_candidates * 3} (100%)" in final
+    # Every fit ran in a loky worker process and was counted there; the parent logged the count.
+    reports = [r.getMessage() for r in caplog.records if r.getMessage().startswith("cv fits:")]
+    assert reports[-1].startswith("cv fits: 12/12 (100%)")
+    counts = [int(m.split()[2].split("/")[0]) for m in reports]
+    assert counts == sorted(counts) and counts[-1] == 12
+    assert not Path(ours.scoring.path).exists()  # the counter file goes with the fit
+
+
+def test_fold_cached_search_equals_gridsearchcv_score_for_score(
+    train_sample: tuple[pd.DataFrame, pd.Series], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The logreg pipeline's preprocessing fitted once per fold: GridSearchCV's cv_results_, bit for bit."""
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+    from trainer.fold_cached_search import FoldCachedGridSearchCV
+
+    X, y = (a.to_numpy() for a in train_sample)
+    grid = grids.validate(
+        "test",
+        "logreg",
+        [
+            {"l1_ratio": [1.0], "solver": ["liblinear", "saga"], "C": [10, 0.1]},
+            {"l1_ratio": [0.0], "solver": ["lbfgs", "sag", "liblinear"], "C": [1, 0.01]},
+        ],
+    )
+    cv = StratifiedKFold(3, shuffle=True, random_state=55)
+    estimator = models.get("logreg").build(55)
+    ours = search.make_search("grid", estimator, grid.param_grid(), cv=cv, n_jobs=2, seed=55)
+    assert type(ours).__name__ == "FoldCachedGridSearchCV"
+    with caplog.at_level(logging.INFO, logger="trainer.fold_cached_search"):
+        ours.fit(X, y)
+    plain = GridSearchCV(estimator, grid.param_grid(), cv=cv, scoring="roc_auc", n_jobs=2).fit(X, y)
+    assert ours.cv_results_["params"] == plain.cv_results_["params"]
+    for key in (
+        "mean_test_score",
+        "std_test_score",
+        "rank_test_score",
+        "split0_test_score",
+        "split2_test_score",
+    ):
+        np.testing.assert_array_equal(ours.cv_results_[key], plain.cv_results_[key], err_msg=key)
+    assert (ours.best_index_, ours.best_params_) == (plain.best_index_, plain.best_params_)
+    n_fits = grid.n_candidates * 3
+    final = [r.getMessage() for r in caplog.records if r.getMessage().startswith("cv fits:")][-1]
+    assert final.startswith(f"cv fits: {n_fits}/{n_fits} (100%)")
+    # Only grids over the last step qualify: a scaler parameter needs GridSearchCV.
+    assert not FoldCachedGridSearchCV.applies(estimator, [{"scale__clip": [True], "clf__C": [1]}])
+    assert not FoldCachedGridSearchCV.applies(models.get("lgbm").build(55), [{"num_leaves": [7]}])
 
 
 @pytest.mark.parametrize(
@@ -150,7 +200,9 @@ def test_deepest_leaf_reads_the_text_model(train_sample: tuple[pd.DataFrame, pd.
     assert 2 <= deepest_leaf(shallow.booster_) <= 3
 
 
-def test_halving_search_runs_rounds(train_sample: tuple[pd.DataFrame, pd.Series]) -> None:
+def test_halving_search_runs_rounds(
+    train_sample: tuple[pd.DataFrame, pd.Series], caplog: pytest.LogCaptureFixture
+) -> None:
     from sklearn.model_selection import StratifiedKFold
 
     X, y = train_sample
@@ -159,8 +211,11 @@ def test_halving_search_runs_rounds(train_sample: tuple[pd.DataFrame, pd.Series]
     halving = search.make_search(
         "halving", models.get("lgbm").build(55), param_grid, cv=cv, n_jobs=2, seed=55
     )
-    halving.fit(X.to_numpy(), y.to_numpy())
+    with caplog.at_level(logging.INFO, logger="trainer.search"):
+        halving.fit(X.to_numpy(), y.to_numpy())
     assert halving.n_iterations_ >= 2
+    finals = [r.getMessage() for r in caplog.records if "(100%)" in r.getMessage()]
+    assert finals[0].startswith("cv fits: 18/18") and finals[1].startswith("cv fits (round 2): ")
     assert halving.best_params_["learning_rate"] in (0.05, 0.1)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import sys
@@ -62,3 +63,18 @@ def run(
         fix = "see the traceback above; report it if the input is valid"
         print(f"ERROR [{stage}] unexpected {type(exc).__name__}: {first} | fix: {fix}", file=sys.stderr)
         return EXIT_BUG
+
+
+def entry(
+    stage: str, main: Callable[[Sequence[str] | None], dict[str, Any]], argv: Sequence[str] | None = None
+) -> int:
+    """run() for a stage's process entry point, whose exit code it returns; the process ends next.
+
+    gc.freeze() afterwards: the interpreter's final collections then skip the objects of every
+    imported module (MLflow, scikit-learn, ...), so the trainer exits ~0.1 s after return.json
+    instead of ~0.8 s. atexit handlers and log flushing still run. Only here, never in run(),
+    which tests call in their own process.
+    """
+    code = run(stage, main, argv)
+    gc.freeze()
+    return code

@@ -175,4 +175,4 @@ def _result(
 
 
 def entrypoint(argv: Sequence[str] | None = None) -> int:
-    return cli.run(STAGE, main, argv)
+    return cli.entry(STAGE, main, argv)

@@ -167,4 +167,4 @@ def _result(layout: Layout, manifest: dict[str, Any], *, cached: bool) -> dict[s
 
 
 def entrypoint(argv: Sequence[str] | None = None) -> int:
-    return cli.run(STAGE, main, argv)
+    return cli.entry(STAGE, main, argv)

@@ -97,4 +97,4 @@ def console(argv: Sequence[str] | None = None) -> int:
     # The stage name in logs, errors and return.json follows the subcommand (fit -> "train").
     raw = list(argv) if argv is not None else sys.argv[1:]
     stage = STAGES.get(raw[0], "trainer") if raw else "trainer"
-    return cli.run(stage, main, raw)
+    return cli.entry(stage, main, raw)

@@ -5,8 +5,10 @@ Rules (also in the README):
    (alphabetical), so the choice never depends on the order of the list.
 2. It is registered once: a version already created from the same run is reused.
 3. The current champion (models:/NAME@ALIAS) is scored on the best candidate's own holdout (the
-   test split named by its features manifest). The alias moves only if the candidate's roc_auc is
-   strictly higher; a tie keeps the champion.
+   test split named by its features manifest). When the champion's run was itself evaluated on that
+   very split (its `census.test_sha256` tag equals the candidate's), the holdout roc_auc it logged
+   is that score, and the model is not loaded again (skops' import alone costs ~3 s). The alias
+   moves only if the candidate's roc_auc is strictly higher; a tie keeps the champion.
 4. If the champion cannot be scored on that holdout (its input columns differ from the manifest's
    features, or its artifact cannot be loaded), it cannot defend its title: the candidate is
    promoted and the reason says why.
@@ -126,6 +128,20 @@ def _load_sklearn(client: Any, name: str, version: Any) -> Any:
     return skops.io.load(local / flavor["pickled_model"], trusted=models.ALL_TRUSTED_TYPES or None)
 
 
+def _recorded_score(client: Any, champion: Any, test_sha256: str) -> float | None:
+    """The holdout roc_auc the champion's run logged, if that run was evaluated on this test split."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        run = client.get_run(champion.run_id)
+    except MlflowException:  # a deleted run: score the model itself
+        return None
+    if run.data.tags.get("census.test_sha256") != test_sha256:
+        return None
+    score = run.data.metrics.get("roc_auc")
+    return float(score) if score is not None and math.isfinite(score) else None
+
+
 def _score_champion(
     client: Any, name: str, champion: Any, cand: dict[str, Any]
 ) -> tuple[float | None, str | None]:
@@ -136,6 +152,13 @@ def _score_champion(
             f"{manifest.uri} now names a different test split than candidate {cand['run_id']} was scored on",
             "re-run the fit tasks on the current features, then promote",
         )
+    recorded = _recorded_score(client, champion, cand["test_sha256"])
+    if recorded is not None:
+        log.info(
+            "champion v%s was scored on this holdout when trained: roc_auc %.4f", champion.version, recorded
+        )
+        return recorded, None
+    log.info("champion v%s was trained on another split: scoring it on this holdout", champion.version)
     try:
         model = _load_sklearn(client, name, champion)
     except Exception as exc:

@@ -1,16 +1,23 @@
 """Cross-validated grid search (exhaustive or successive halving) that reports its progress.
 
-The search hands candidates to scikit-learn in chunks through `_run_search`, the documented hook
-for custom searches; results are identical to a single call, and after each chunk the parent
-process logs fits done / total with an ETA. (scikit-learn 1.9's experimental callback API reports
-from the workers over a socket per fit; chunking needs none of that.) No sklearn callbacks are
-registered, so the per-fit callback contexts are not created (callback_ctx=None).
+All candidates go to joblib in one call with every task dispatched at once, so no worker waits
+for a slower one at a chunk boundary (measured on the full logreg grid, 2 workers: 66 s in 16
+chunks, 63 s in one call with joblib's default pre-dispatch, 57 s with all tasks dispatched).
+Progress comes from the scorer: after each fit it appends one byte to a file, from whichever
+worker process or thread ran the fit, and a thread in the parent logs fits done / total with an
+ETA from the file's size. Scores are roc_auc exactly as `scoring="roc_auc"` gives them.
 """
 
 from __future__ import annotations
 
 import logging
-import math
+import os
+import tempfile
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pipeline_common.logs import Progress
@@ -20,37 +27,98 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 SEARCHES = ("grid", "halving")
-# Aim for about this many progress reports per search (more chunks = more idle tails).
-REPORTS = 20
+# How often the parent reads the fit counter (a stat call); Progress decides when to log.
+POLL_SECONDS = 1.0
 
 
-def _chunked_evaluator(search: Any, evaluate_candidates: Any) -> Any:
-    n_splits = search.cv.get_n_splits()
-    n_jobs = max(1, int(search.n_jobs or 1))
-    state = {"iteration": 0}
+@dataclass(frozen=True)
+class CountingScorer:
+    """ROC AUC scorer that records each call as one byte appended to `path`.
 
-    def evaluate(
-        candidate_params: Any,
-        cv: Any = None,
-        more_results: dict[str, list[Any]] | None = None,
-        callback_ctx: Any = None,
-    ) -> Any:
-        params = list(candidate_params)
-        total = len(params) * n_splits
-        state["iteration"] += 1
-        label = "cv fits" if state["iteration"] == 1 else f"cv fits (round {state['iteration']})"
-        progress = Progress(label, total, log, every=search.progress_every)
-        # Chunks big enough to keep every worker busy, small enough for a report every few seconds.
-        size = max(math.ceil(4 * n_jobs / n_splits), math.ceil(len(params) / REPORTS), 1)
-        results: Any = None
-        for start in range(0, len(params), size):
-            chunk = params[start : start + size]
-            extra = {k: v[start : start + size] for k, v in (more_results or {}).items()}
-            results = evaluate_candidates(chunk, cv, more_results=extra or None, callback_ctx=None)
-            progress.advance(len(chunk) * n_splits)
-        return results
+    Picklable (a module-level dataclass holding a path), so loky workers can run it; the append is
+    a single write on a file opened in append mode, which concurrent writers do not interleave.
+    """
 
-    return evaluate
+    path: str
+
+    def __call__(self, estimator: Any, X: Any, y: Any, **kwargs: Any) -> float:
+        from sklearn.metrics import get_scorer
+
+        score = get_scorer("roc_auc")(estimator, X, y, **kwargs)
+        with open(self.path, "ab", buffering=0) as counter:
+            counter.write(b".")
+        return score
+
+
+def _fits_done(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except FileNotFoundError:
+        return 0
+
+
+@contextmanager
+def _report(path: str, label: str, total: int, every: float) -> Iterator[None]:
+    """Log the fits counted in `path` beyond its current size until the block ends."""
+    start = _fits_done(path)
+    progress = Progress(label, total, log, every=every)
+    stop = threading.Event()
+
+    def poll() -> None:
+        while not stop.wait(POLL_SECONDS):
+            done = min(_fits_done(path) - start, total)
+            if done > progress.done and done < total:
+                progress.advance(done - progress.done)
+
+    watcher = threading.Thread(target=poll, name="search-progress", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        watcher.join()
+    progress.advance(max(total - progress.done, 0))
+
+
+class _ProgressMixin:
+    """Reports each round of a search's fits; removes the counter file when the fit ends.
+
+    Callbacks are not registered, so the per-fit callback contexts scikit-learn would build are
+    skipped (callback_ctx=None).
+    """
+
+    progress_every = 5.0
+    cv: Any
+    scoring: Any
+
+    def fit(self, X: Any, y: Any = None, **params: Any) -> Any:
+        try:
+            return super().fit(X, y, **params)  # type: ignore[misc]
+        finally:
+            if isinstance(self.scoring, CountingScorer):
+                with suppress(FileNotFoundError):
+                    os.unlink(self.scoring.path)
+
+    def _counted(self, evaluate_candidates: Any) -> Any:
+        n_splits = self.cv.get_n_splits()
+        rounds = {"n": 0}
+
+        def evaluate(
+            candidate_params: Any, cv: Any = None, more_results: Any = None, callback_ctx: Any = None
+        ) -> Any:
+            params = list(candidate_params)
+            rounds["n"] += 1
+            label = "cv fits" if rounds["n"] == 1 else f"cv fits (round {rounds['n']})"
+            with _report(self.scoring.path, label, len(params) * n_splits, self.progress_every):
+                return evaluate_candidates(params, cv, more_results=more_results, callback_ctx=None)
+
+        return evaluate
+
+
+def counting_scorer() -> CountingScorer:
+    """A scorer whose counter file is unique to this process and search (created on first fit)."""
+    name = f"cv-fits-{os.getpid()}-{uuid.uuid4().hex}"
+    return CountingScorer(os.path.join(tempfile.gettempdir(), name))
 
 
 def release_workers() -> None:
@@ -80,18 +148,23 @@ def make_search(
 ) -> Any:
     """A grid or halving search scored by ROC AUC; refit is done by the caller.
 
-    `staged`: the estimator is a LightGBM model whose exhaustive grid can be scored from fewer fits
-    with identical results (staged_search.py); used for `grid` when the grid names n_estimators.
+    For `grid`, two searches give GridSearchCV's results with less work: `staged` marks a LightGBM
+    model whose grid can be scored from fewer fits (staged_search.py, when the grid names
+    n_estimators), and a Pipeline searched over its last step only has its preprocessing fitted
+    once per fold (fold_cached_search.py). Any other grid runs through GridSearchCV itself.
     """
     from sklearn.model_selection import GridSearchCV
 
+    from trainer.fold_cached_search import FoldCachedGridSearchCV
     from trainer.staged_search import StagedGridSearchCV
 
     if kind == "grid" and staged and StagedGridSearchCV.applies(param_grid):
         return StagedGridSearchCV(estimator, param_grid, cv=cv, n_jobs=n_jobs)
+    if kind == "grid" and FoldCachedGridSearchCV.applies(estimator, param_grid):
+        return FoldCachedGridSearchCV(estimator, param_grid, cv=cv, n_jobs=n_jobs)
 
     common: dict[str, Any] = {
-        "scoring": "roc_auc",
+        "scoring": counting_scorer(),
         "cv": cv,
         "n_jobs": n_jobs,
         "refit": False,
@@ -101,22 +174,21 @@ def make_search(
     if kind == "grid":
         from sklearn.model_selection import ParameterGrid
 
-        class ProgressGridSearchCV(GridSearchCV):
-            progress_every = 5.0
-
+        class ProgressGridSearchCV(_ProgressMixin, GridSearchCV):
             def _run_search(self, evaluate_candidates: Any, *, callback_ctx: Any = None) -> None:
-                _chunked_evaluator(self, evaluate_candidates)(ParameterGrid(self.param_grid))
+                self._counted(evaluate_candidates)(ParameterGrid(self.param_grid))
 
-        return ProgressGridSearchCV(estimator, param_grid, **common)
+        return ProgressGridSearchCV(estimator, param_grid, pre_dispatch="all", **common)
 
     from sklearn.experimental import enable_halving_search_cv  # noqa: F401 - registers the class
     from sklearn.model_selection import HalvingGridSearchCV
 
-    class ProgressHalvingGridSearchCV(HalvingGridSearchCV):
-        progress_every = 5.0
-
+    class ProgressHalvingGridSearchCV(_ProgressMixin, HalvingGridSearchCV):
         def _run_search(self, evaluate_candidates: Any, *, callback_ctx: Any = None) -> None:
-            super()._run_search(_chunked_evaluator(self, evaluate_candidates), callback_ctx=callback_ctx)
+            super()._run_search(self._counted(evaluate_candidates), callback_ctx=callback_ctx)
 
     # Each round keeps the best third of the candidates and triples the training rows.
-    return ProgressHalvingGridSearchCV(estimator, param_grid, factor=3, random_state=seed, **common)
+    halving = ProgressHalvingGridSearchCV(estimator, param_grid, factor=3, random_state=seed, **common)
+    # Not a constructor parameter of the halving searches, but their fit() reads it all the same.
+    halving.pre_dispatch = "all"
+    return halving

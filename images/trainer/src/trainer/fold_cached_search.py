@@ -1,0 +1,120 @@
+"""Exhaustive grid search over a Pipeline's last step, its preprocessing fitted once per fold.
+
+When every grid parameter belongs to the pipeline's final estimator (the logreg grid: C, l1_ratio,
+solver), the steps before it (MinMaxScaler, then CSR) are the same fit on the same rows for every
+candidate of a fold. GridSearchCV still repeats them per candidate and fold: on the full logreg
+grid that is 240 copies, scalings and CSR conversions of a 20,823 x 101 matrix, plus 240 of the
+validation rows, about a fifth of the search's CPU (one fold of the grid: 27.8 s -> 22.2 s). This
+search transforms each fold once in the parent, then fits and scores only the final estimator in
+the workers. cv_results_, best_index_ and best_params_ are GridSearchCV's for the same grid, folds
+and scorer, bit for bit (the unit test compares them score for score).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from pipeline_common.logs import Progress
+
+from trainer.cv_results import best_of, grid_results, tagged
+
+if TYPE_CHECKING:
+    import numpy as np
+    from sklearn.base import BaseEstimator
+    from sklearn.pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+
+
+def _fit_and_score(
+    final: BaseEstimator, params: dict[str, Any], X_fit: Any, y_fit: Any, X_val: Any, y_val: Any
+) -> tuple[float, float, float]:
+    """(roc_auc on the validation rows, fit s, score s) of one candidate on one prepared fold."""
+    from sklearn.base import clone
+    from sklearn.metrics import roc_auc_score
+
+    t0 = time.perf_counter()
+    model = clone(final).set_params(**params).fit(X_fit, y_fit)
+    fit_seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    score = float(roc_auc_score(y_val, model.predict_proba(X_val)[:, 1]))
+    return score, fit_seconds, time.perf_counter() - t0
+
+
+class FoldCachedGridSearchCV:
+    """GridSearchCV's interface and results for grids over a Pipeline's last step only.
+
+    Scoring is ROC AUC from predict_proba, as `scoring="roc_auc"`; refit is left to the caller.
+    Fits run in joblib's worker processes (liblinear seeds a process-wide RNG, so threads would
+    make its results depend on timing), every task dispatched at once, costliest-first order being
+    the grid's.
+    """
+
+    progress_every = 5.0
+
+    def __init__(self, estimator: Pipeline, param_grid: Any, *, cv: Any, n_jobs: int) -> None:
+        self.estimator, self.param_grid, self.cv, self.n_jobs = estimator, param_grid, cv, n_jobs
+
+    @staticmethod
+    def applies(estimator: Any, param_grid: list[dict[str, list[Any]]]) -> bool:
+        """A Pipeline of 2+ steps whose grid names only parameters of its last step."""
+        steps = getattr(estimator, "steps", None)
+        if not isinstance(steps, list) or len(steps) < 2:
+            return False
+        prefix = f"{steps[-1][0]}__"
+        return all(
+            key.startswith(prefix) and "__" not in key[len(prefix) :] for sub in param_grid for key in sub
+        )
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> FoldCachedGridSearchCV:
+        import numpy as np
+        from sklearn.base import clone
+        from sklearn.model_selection import ParameterGrid
+        from sklearn.utils.parallel import Parallel, delayed
+
+        candidates = list(ParameterGrid(self.param_grid))
+        folds = list(self.cv.split(X, y))
+        name, final = self.estimator.steps[-1]
+        cut = len(name) + 2
+        t0 = time.perf_counter()
+        prepared = []
+        for train, test in folds:
+            # As Pipeline.fit does it: fit_transform on the fold's rows, then transform its holdout.
+            steps = clone(self.estimator)[:-1]
+            X_fit = steps.fit_transform(X[train], y[train])
+            prepared.append((X_fit, y[train], steps.transform(X[test]), y[test]))
+        n_fits = len(candidates) * len(folds)
+        log.info(
+            "fold-cached search: %d CV fits (%d candidates x %d folds); preprocessing fitted once per "
+            "fold in %.1f s",
+            n_fits,
+            len(candidates),
+            len(folds),
+            time.perf_counter() - t0,
+        )
+        scores = np.full((len(candidates), len(folds)), np.nan)
+        fit_times = np.zeros_like(scores)
+        score_times = np.zeros_like(scores)
+        progress = Progress("cv fits", n_fits, log, every=self.progress_every)
+        parallel = Parallel(n_jobs=self.n_jobs, pre_dispatch="all", return_as="generator_unordered")
+        jobs = (
+            delayed(tagged)(
+                (index, fold),
+                _fit_and_score,
+                final,
+                {key[cut:]: value for key, value in params.items()},
+                *prepared[fold],
+            )
+            for index, params in enumerate(candidates)
+            for fold in range(len(folds))
+        )
+        for (index, fold), (score, fit_s, score_s) in parallel(jobs):
+            scores[index, fold], fit_times[index, fold], score_times[index, fold] = score, fit_s, score_s
+            progress.advance()
+        self.cv_results_ = grid_results(candidates, scores, fit_times, score_times)
+        self.best_index_ = best_of(self.cv_results_)
+        self.best_params_ = candidates[self.best_index_]
+        self.best_score_ = float(self.cv_results_["mean_test_score"][self.best_index_])
+        return self

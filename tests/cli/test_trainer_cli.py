@@ -245,9 +245,12 @@ def test_sigterm_marks_the_run_failed(store: dict, features_census: dict, tmp_pa
     assert [r.info.status for r in store["client"].search_runs([exp.experiment_id])] == ["FAILED"]
 
 
-def _candidates(path: Path, *results: dict) -> str:
-    path.write_text(json.dumps(list(results)))
-    return f"@{path}"
+def promote(store: dict, workdir: Path, experiment: str, name: str, step: str, *results: dict):
+    """`trainer promote` of `results` (fit return.json objects) from an @file, as the DAG passes them."""
+    candidates = workdir / f"{step}.json"
+    candidates.write_text(json.dumps(list(results)))
+    args = ["promote", "--experiment", experiment, "--model-name", name, "--candidates", f"@{candidates}"]
+    return run_stage("trainer", args, xcom_dir=workdir / f"xcom-{step}", env=store["env"])
 
 
 def test_promote_registers_moves_the_alias_and_is_idempotent(
@@ -260,14 +263,9 @@ def test_promote_registers_moves_the_alias_and_is_idempotent(
     stump = fit(store, features_census, tmp_path / "f3", "cli-fit", "--grid", str(weak))
     assert lgbm.rc == logreg.rc == stump.rc == 0, lgbm.stderr + logreg.stderr + stump.stderr
     name = "cli-census-model"
-    args = ["promote", "--experiment", "cli-fit", "--model-name", name, "--candidates"]
+    experiment = "cli-fit"
 
-    first = run_stage(
-        "trainer",
-        [*args, _candidates(tmp_path / "c1.json", logreg.xcom, lgbm.xcom)],
-        xcom_dir=tmp_path / "p1",
-        env=store["env"],
-    )
+    first = promote(store, tmp_path, experiment, name, "c1", logreg.xcom, lgbm.xcom)
     assert first.rc == 0, first.stderr
     r1 = first.xcom
     assert set(r1) == PROMOTE_KEYS, set(r1) ^ PROMOTE_KEYS
@@ -276,12 +274,7 @@ def test_promote_registers_moves_the_alias_and_is_idempotent(
     assert r1["promoted"] is True and r1["champion_version"] is None and r1["registered_version"] == 1
     assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
 
-    again = run_stage(
-        "trainer",
-        [*args, _candidates(tmp_path / "c2.json", lgbm.xcom, logreg.xcom)],
-        xcom_dir=tmp_path / "p2",
-        env=store["env"],
-    )
+    again = promote(store, tmp_path, experiment, name, "c2", lgbm.xcom, logreg.xcom)
     assert again.rc == 0, again.stderr
     assert {k: v for k, v in again.xcom.items() if k not in ("seconds", "timings")} == {
         k: v for k, v in r1.items() if k not in ("seconds", "timings")
@@ -290,12 +283,7 @@ def test_promote_registers_moves_the_alias_and_is_idempotent(
 
     # A weaker model is registered but does not take the alias; the champion is scored on the
     # same holdout and the decision is recorded on the version and the run.
-    loser = run_stage(
-        "trainer",
-        [*args, _candidates(tmp_path / "c3.json", stump.xcom)],
-        xcom_dir=tmp_path / "p3",
-        env=store["env"],
-    )
+    loser = promote(store, tmp_path, experiment, name, "c3", stump.xcom)
     assert loser.rc == 0, loser.stderr
     r3 = loser.xcom
     assert r3["promoted"] is False and r3["registered_version"] == 2 and r3["champion_version"] == 1
@@ -398,15 +386,10 @@ def test_a_champion_from_another_split_is_scored_on_the_candidates_holdout(
 ) -> None:
     """Its logged roc_auc is for another test set: promote loads the champion and scores it again."""
     name = "cli-split-model"
-    args = ["promote", "--experiment", "cli-split", "--model-name", name, "--candidates"]
+    experiment = "cli-split"
     champion = fit(store, features_census, tmp_path / "f1", "cli-split", "--grid", tiny_grid)
     assert champion.rc == 0, champion.stderr
-    first = run_stage(
-        "trainer",
-        [*args, _candidates(tmp_path / "c1.json", champion.xcom)],
-        xcom_dir=tmp_path / "p1",
-        env=store["env"],
-    )
+    first = promote(store, tmp_path, experiment, name, "c1", champion.xcom)
     assert first.rc == 0 and first.xcom["promoted"] is True, first.stderr
 
     other = run_stage(
@@ -419,12 +402,7 @@ def test_a_champion_from_another_split_is_scored_on_the_candidates_holdout(
     assert candidate.rc == 0, candidate.stderr
     assert candidate.xcom["test_sha256"] != champion.xcom["test_sha256"]
 
-    second = run_stage(
-        "trainer",
-        [*args, _candidates(tmp_path / "c2.json", candidate.xcom)],
-        xcom_dir=tmp_path / "p2",
-        env=store["env"],
-    )
+    second = promote(store, tmp_path, experiment, name, "c2", candidate.xcom)
     assert second.rc == 0, second.stderr
     r2 = second.xcom
     assert "champion v1 was trained on another split: scoring it on this holdout" in second.stderr

@@ -256,8 +256,9 @@ def _train_and_log(
     )
     _import_in_background(AFTER_SEARCH_MODULES)
     t0 = time.monotonic()
-    # Plain float64 arrays into the workers: joblib memory-maps them once instead of pickling a
-    # DataFrame per task; feature names return with the refit below. Candidates that stop at
+    # Plain float64 arrays, not a DataFrame: the searches index them per fold, and joblib
+    # memory-maps large arrays to process workers instead of pickling a DataFrame per task;
+    # feature names return with the refit below. Candidates that stop at
     # max_iter are scored as they are (the original example did the same) without one warning
     # per fit; only the selected model's convergence is reported, after the refit.
     with warnings.catch_warnings():

@@ -15,6 +15,9 @@ TIER := $(ROOT)/scripts/tier.sh
 include $(sort $(wildcard mk/*.mk))
 
 .PHONY: help
-help: ## List the targets
+help: ## List the targets and the variables they take
+	@echo "targets:"
 	@grep -hE '^[a-zA-Z0-9_.-]+:.*## ' $(MAKEFILE_LIST) | sort | \
 	  awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
+	@echo "variables (make TARGET VAR=value):"
+	@grep -hE '^## [A-Z_]+=' $(MAKEFILE_LIST) | sed 's/^## /  /'

@@ -2,11 +2,16 @@
 """The whole pipeline on this machine: extract -> preprocess -> fit each model -> promote.
 
 Every stage runs as its own process with its own XCOM_DIR, exactly as a KubernetesPodOperator pod
-runs it, and the next stage gets its inputs from the previous return.json. Then it prints a table
-of the models and the champion and writes <workdir>/summary.json.
+runs it, and the next stage gets its inputs from the previous return.json; the command lines come
+from pipeline_common.wiring, as the DAGs' do. Then it prints a table of the models and the
+champion and writes <workdir>/summary.json.
 
-    python scripts/demo.py                   # local: sqlite MLflow store + files under .demo/
-    python scripts/demo.py --store services  # the servers of `make services` (.services/env.sh)
+    python scripts/demo.py                       # census: sqlite MLflow store + files under .demo/
+    python scripts/demo.py --dataset penguins    # another dataset spec of datasets/
+    python scripts/demo.py --store services      # the servers of `make services` (.services/env.sh)
+
+Every choice is checked before the first stage runs; an error names the `make demo` variable
+(DATASET, TARGET, DEMO_MODELS, ...) that set it.
 """
 
 from __future__ import annotations
@@ -18,19 +23,34 @@ import shlex
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SOURCE = ROOT / "data" / "census_adult_income.csv.gz"
 SERVICES_ENV = ROOT / ".services" / "env.sh"
 DATA_BUCKET = "census-pipeline-data"
-MODEL_NAME = "census-never-married"
+# The `make demo` variable behind each option, named in errors (mk/demo.mk passes them).
+MAKE_VARIABLES = {
+    "dataset": "DATASET",
+    "target": "TARGET",
+    "source": "DEMO_SOURCE",
+    "models": "DEMO_MODELS",
+    "grid": "DEMO_GRID",
+    "search": "DEMO_SEARCH",
+    "store": "STORE",
+}
 
 
 class DemoError(Exception):
     pass
+
+
+def _bad(option: str, problem: str, fix: str) -> DemoError:
+    variable = MAKE_VARIABLES.get(option)
+    where = f"{variable} (--{option})" if variable else f"--{option}"
+    return DemoError(f"{where}: {problem} | fix: {fix}")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -47,8 +67,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="local",
         help="local: sqlite + files; services: `make services` (default: local)",
     )
+    p.add_argument("--dataset", default="census", help="dataset spec of datasets/ (default: census)")
+    p.add_argument("--target", default="", help="the spec's target (default: its default_target)")
     p.add_argument(
-        "--source", default=str(DEFAULT_SOURCE), help="extractor --source (default: the shipped census CSV)"
+        "--source",
+        default="",
+        help="extractor --source (default: the dataset's shipped copy, its spec's local_source; with "
+        "--store services the BigQuery emulator's table for census)",
     )
     p.add_argument(
         "--models", default="lgbm,logreg", help="comma-separated models to fit (default: lgbm,logreg)"
@@ -56,14 +81,81 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--grid", default="demo", help="trainer grid: demo (default, minutes on 2 CPUs), full, or a YAML path"
     )
+    p.add_argument("--search", default="grid", help="trainer search: grid or halving (default: grid)")
     p.add_argument(
-        "--search", default="grid", choices=("grid", "halving"), help="trainer search (default: grid)"
+        "--experiment", default="", help="MLflow experiment (default: <dataset>-demo, e.g. census-demo)"
     )
-    p.add_argument(
-        "--experiment", default="census-income-demo", help="MLflow experiment (default: census-income-demo)"
-    )
-    p.add_argument("--model-name", default=MODEL_NAME, help=f"registered model (default: {MODEL_NAME})")
+    p.add_argument("--model-name", default="", help="registered model (default: <dataset>-<target>)")
     return p.parse_args(argv)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Every choice of the run, checked before any stage starts."""
+
+    dataset: str
+    target: str
+    source: str
+    models: list[str]
+    grid: str
+    search: str
+    experiment: str
+    model_name: str
+
+
+def plan(args: argparse.Namespace, env: dict[str, str]) -> Plan:
+    """Resolve and check the options against the dataset specs and the model catalogue."""
+    from pipeline_common import dataset_spec, model_catalogue, wiring
+    from pipeline_common.errors import StageError
+
+    try:
+        spec = dataset_spec.load(args.dataset)
+    except StageError as exc:
+        raise _bad("dataset", exc.problem, exc.fix) from None
+    try:
+        target = spec.target(args.target or None)
+    except StageError as exc:
+        raise _bad("target", exc.problem, exc.fix) from None
+    catalogue = model_catalogue.load_all()
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    unknown = [m for m in models if m not in catalogue]
+    if not models or unknown:
+        raise _bad(
+            "models", f"unknown model(s) {unknown or '(none given)'}", f"use some of {sorted(catalogue)}"
+        )
+    if args.search not in ("grid", "halving"):
+        raise _bad("search", f"unknown search {args.search!r}", "use grid or halving")
+    from trainer import grids
+
+    for model in models:
+        try:
+            grids.load(args.grid, model)
+        except StageError as exc:
+            raise _bad("grid", exc.problem, exc.fix) from None
+    source = args.source or _default_source(spec, args.store, env)
+    if not source:
+        raise _bad("source", f"dataset {spec.name!r} has no shipped copy", "give DEMO_SOURCE=URI")
+    if "://" not in source and not Path(source).exists():
+        raise _bad(
+            "source", f"{source} does not exist", "give an existing file or a gs:// or bigquery:// URI"
+        )
+    return Plan(
+        dataset=spec.name,
+        target=target.name,
+        source=source,
+        models=models,
+        grid=args.grid,
+        search=args.search,
+        experiment=args.experiment or f"{spec.name}-demo",
+        model_name=args.model_name or wiring.registered_model_name(spec.name, target.name),
+    )
+
+
+def _default_source(spec: Any, store: str, env: dict[str, str]) -> str:
+    """The shipped copy; with the services, census is read from the BigQuery emulator's table."""
+    if store == "services" and spec.name == "census" and env.get("CENSUS_BIGQUERY_TABLE"):
+        return f"bigquery://{env['CENSUS_BIGQUERY_TABLE']}"
+    return str(ROOT / spec.local_source) if spec.local_source else ""
 
 
 def services_env() -> dict[str, str]:
@@ -142,74 +234,71 @@ def table(fits: list[dict[str, Any]], promote: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from pipeline_common import wiring
+
     args = parse_args(argv)
     workdir = args.workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     started = time.monotonic()
     try:
+        env = services_env() if args.store == "services" else {}
+        run = plan(args, env)
         if args.store == "services":
-            env = services_env()
-            prefix = f"gs://{DATA_BUCKET}/runs/demo/{stamp}"
+            prefix = f"gs://{DATA_BUCKET}/runs/demo/{run.dataset}/{stamp}"
         else:
-            env = local_store(workdir, args.experiment)
-            prefix = (workdir / "data" / stamp).as_uri()
+            env = local_store(workdir, run.experiment)
+            prefix = (workdir / "data" / run.dataset / stamp).as_uri()
         print(
-            f"demo: store {args.store}, MLFLOW_TRACKING_URI={env['MLFLOW_TRACKING_URI']}, "
-            f"outputs under {prefix}",
+            f"demo: dataset {run.dataset}, target {run.target}, source {run.source}, store {args.store}, "
+            f"MLFLOW_TRACKING_URI={env['MLFLOW_TRACKING_URI']}, outputs under {prefix}",
             flush=True,
         )
         extract = run_stage(
             "extract",
             "extractor",
-            ["--source", args.source, "--output", f"{prefix}/raw/census.parquet"],
+            wiring.extract_args(
+                dataset=run.dataset, source=run.source, output=wiring.extract_output(prefix, run.dataset)
+            ),
             env,
             workdir,
         )
         features = run_stage(
             "preprocess",
             "preprocessor",
-            ["--input", extract["raw_uri"], "--output-prefix", f"{prefix}/features"],
+            wiring.preprocess_args(
+                dataset=run.dataset,
+                input_uri=extract["raw_uri"],
+                output_prefix=wiring.preprocess_prefix(prefix),
+                target=run.target,
+            ),
             env,
             workdir,
         )
-        fits = []
-        for model in [m.strip() for m in args.models.split(",") if m.strip()]:
-            fits.append(
-                run_stage(
-                    f"fit-{model}",
-                    "trainer",
-                    [
-                        "fit",
-                        "--model",
-                        model,
-                        "--features-uri",
-                        features["features_uri"],
-                        "--experiment",
-                        args.experiment,
-                        "--grid",
-                        args.grid,
-                        "--search",
-                        args.search,
-                    ],
-                    env,
-                    workdir,
-                )
+        fits = [
+            run_stage(
+                f"fit-{model}",
+                "trainer",
+                wiring.fit_args(
+                    model=model,
+                    features_uri=features["features_uri"],
+                    experiment=run.experiment,
+                    grid=run.grid,
+                    search=run.search,
+                ),
+                env,
+                workdir,
             )
+            for model in run.models
+        ]
         candidates = workdir / "xcom" / "candidates.json"
         candidates.write_text(json.dumps(fits))
         promote = run_stage(
             "promote",
             "trainer",
-            [
-                "promote",
-                "--experiment",
-                args.experiment,
-                "--model-name",
-                args.model_name,
-                "--candidates",
-                f"@{candidates}",
-            ],
+            wiring.promote_args(
+                experiment=run.experiment, model_name=run.model_name, candidates=f"@{candidates}"
+            ),
             env,
             workdir,
         )
@@ -219,10 +308,13 @@ def main(argv: list[str] | None = None) -> int:
     seconds = round(time.monotonic() - started, 1)
     summary = {
         "store": args.store,
+        "dataset": run.dataset,
+        "target": run.target,
+        "source": run.source,
         "tracking_uri": env["MLFLOW_TRACKING_URI"],
-        "experiment": args.experiment,
-        "grid": args.grid,
-        "search": args.search,
+        "experiment": run.experiment,
+        "grid": run.grid,
+        "search": run.search,
         "seconds": seconds,
         "extract": extract,
         "preprocess": features,

@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data"
 CENSUS_CSV_GZ = DATA / "census_adult_income.csv.gz"
 CENSUS_TEST_CSV_GZ = DATA / "census_adult_income_test.csv.gz"
+PENGUINS_CSV = DATA / "penguins.csv"
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""The extractor's file reader on the real census CSV: the result equals the BigQuery table."""
+"""The extractor's file reader on the real census CSV: the result equals the BigQuery table.
+Penguins (float columns, NA tokens) checks that nothing census-specific is left in the reader."""
 
 from __future__ import annotations
 
@@ -9,14 +10,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from extractor.conform import TARGET_SCHEMA, check_schema, parse_int_column
+from extractor.conform import parse_numeric_column, target_schema
 from extractor.file_source import detect_format, read_batches
+from pipeline_common import dataset_spec
 from pipeline_common.errors import StageError
 from pipeline_common.uris import parse_location
 
 from tests.helpers.census_data import MISSING_COUNTS, ROWS, read_raw
-from tests.helpers.stages import CENSUS_CSV_GZ
+from tests.helpers.stages import CENSUS_CSV_GZ, PENGUINS_CSV
 
+CENSUS = dataset_spec.load("census")
+TARGET_SCHEMA = target_schema(CENSUS)
 HEADER = ",".join(TARGET_SCHEMA.names)
 ROW = (
     "39, State-gov, 77516, Bachelors, 13, Never-married, Adm-clerical, Not-in-family, White, Male, "
@@ -24,9 +28,9 @@ ROW = (
 )
 
 
-def read_all(path: Path) -> pa.Table:
+def read_all(path: Path, spec: dataset_spec.DatasetSpec = CENSUS) -> pa.Table:
     loc = parse_location(str(path))
-    return pa.concat_tables(read_batches(loc, detect_format(loc)))
+    return pa.concat_tables(read_batches(loc, detect_format(loc), spec))
 
 
 def write_csv(tmp_path: Path, text: str, name: str = "in.csv") -> Path:
@@ -61,7 +65,9 @@ def test_census_csv_equals_an_independent_pandas_read(census: pa.Table) -> None:
 def test_leading_space_ints_are_parsed_without_relying_on_pyarrow_type_inference(tmp_path: Path) -> None:
     """Every numeric CSV field but the first is ' 77516': the reader takes all census columns as
     text and trims + casts the INT64 ones itself, whatever pyarrow's CSV int parser accepts."""
-    assert parse_int_column(pa.array([" 77516", "-3", " 0", "\t12 "]), "b", "src").to_pylist() == [
+    assert parse_numeric_column(
+        pa.array([" 77516", "-3", " 0", "\t12 "]), "b", "int", "src", ()
+    ).to_pylist() == [
         77516,
         -3,
         0,
@@ -74,7 +80,31 @@ def test_leading_space_ints_are_parsed_without_relying_on_pyarrow_type_inference
 
 
 def test_empty_int_field_is_null_like_a_bigquery_null() -> None:
-    assert parse_int_column(pa.array([" 1", " ", ""]), "age", "src").to_pylist() == [1, None, None]
+    assert parse_numeric_column(pa.array([" 1", " ", ""]), "age", "int", "src", ()).to_pylist() == [
+        1,
+        None,
+        None,
+    ]
+
+
+def test_missing_tokens_of_the_spec_are_null_in_numeric_columns() -> None:
+    parsed = parse_numeric_column(pa.array(["39.1", "NA", " 18 "]), "bill", "float", "src", ("NA",))
+    assert parsed.type == pa.float64() and parsed.to_pylist() == [39.1, None, 18.0]
+    with pytest.raises(StageError, match=r"'bill' must hold numbers but has 'n/a'"):
+        parse_numeric_column(pa.array(["n/a"]), "bill", "float", "src", ("NA",))
+
+
+def test_penguins_csv_reads_with_its_own_spec() -> None:
+    spec = dataset_spec.load("penguins")
+    table = read_all(PENGUINS_CSV, spec)
+    assert table.schema == target_schema(spec)
+    assert table.num_rows == 344
+    assert table.column("bill_length_mm").type == pa.float64()
+    assert table.column("flipper_length_mm").type == pa.int64()
+    assert table.column("body_mass_g").null_count == 2  # the two birds that were not measured
+    assert pc.sum(pc.equal(table.column("sex"), "NA")).as_py() == 11  # text stays raw, as BigQuery would
+    with pytest.raises(StageError, match="is not the penguins table"):
+        read_all(CENSUS_CSV_GZ, spec)
 
 
 def test_non_integer_in_int_column_is_named(tmp_path: Path) -> None:
@@ -112,7 +142,7 @@ def test_parquet_source_is_conformed_to_bigquery_types(tmp_path: Path, census: p
         ("\n", "no CSV header"),
         (f"{HEADER}\n{ROW}\n{ROW.rsplit(',', 1)[0]}\n", "Expected 15 columns, got 14"),
         (f"{HEADER}\n{ROW}\n39, State-gov, 77", "Expected 15 columns"),
-        (f"{HEADER},extra\n{ROW}, 1\n", "outside the census contract ['extra']"),
+        (f"{HEADER},extra\n{ROW}, 1\n", "outside the census spec ['extra']"),
         (
             f"{HEADER.replace(',income_bracket', '')}\n{ROW.rsplit(',', 1)[0]}\n",
             "lacks census column(s) ['income_bracket']",
@@ -145,9 +175,12 @@ def test_corrupt_parquet(tmp_path: Path, census: pa.Table) -> None:
 def test_wrong_typed_parquet_column(tmp_path: Path, census: pa.Table) -> None:
     bad = census.set_column(0, "age", census.column("age").cast(pa.float64()))
     pq.write_table(bad, tmp_path / "bad.parquet")
-    with pytest.raises(StageError, match=r"age is double \(expected int\)"):
+    with pytest.raises(StageError, match=r"age is float \(expected int\)"):
         read_all(tmp_path / "bad.parquet")
 
 
 def test_check_schema_accepts_the_contract() -> None:
-    check_schema(TARGET_SCHEMA, "src")
+    CENSUS.check_schema(TARGET_SCHEMA, "src")
+    CENSUS.check_schema(
+        TARGET_SCHEMA.set(0, pa.field("age", pa.null())), "src"
+    )  # an all-NULL column has no type

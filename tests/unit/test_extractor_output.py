@@ -10,15 +10,18 @@ import pyarrow.parquet as pq
 import pytest
 from extractor import parquet_output
 from extractor.bigquery_uri import is_bigquery, parse_table
-from extractor.conform import TARGET_SCHEMA
+from extractor.conform import target_schema
 from extractor.file_source import read_batches
+from pipeline_common import dataset_spec
 from pipeline_common.errors import StageError
 from pipeline_common.storage import sha256_file
 from pipeline_common.uris import parse_location
 
 from tests.helpers.stages import CENSUS_CSV_GZ
 
-STAMP = {"stage": "extract", "version": "0.1.0", "input_sha256": "ab" * 32, "source": "file:///x"}
+CENSUS = dataset_spec.load("census")
+TARGET_SCHEMA = target_schema(CENSUS)
+STAMP = {"stage": "extract", "cache_key": "cd" * 32, "input_sha256": "ab" * 32, "source": "file:///x"}
 
 
 def test_output_is_stamped_compressed_and_in_sensible_row_groups(
@@ -27,7 +30,7 @@ def test_output_is_stamped_compressed_and_in_sensible_row_groups(
     monkeypatch.setattr(parquet_output, "ROW_GROUP_ROWS", 10_000)
     out = parse_location(str(tmp_path / "raw" / "census.parquet"))
     written, rows = parquet_output.write_parquet(
-        out, read_batches(parse_location(str(CENSUS_CSV_GZ)), "csv.gz"), STAMP, "src"
+        out, read_batches(parse_location(str(CENSUS_CSV_GZ)), "csv.gz", CENSUS), TARGET_SCHEMA, STAMP, "src"
     )
     assert rows == 32561
     meta = pq.ParquetFile(out.path).metadata
@@ -45,7 +48,7 @@ def test_output_is_stamped_compressed_and_in_sensible_row_groups(
 def test_no_rows_leaves_nothing(tmp_path: Path) -> None:
     out = parse_location(str(tmp_path / "census.parquet"))
     with pytest.raises(StageError, match="no rows"):
-        parquet_output.write_parquet(out, iter([TARGET_SCHEMA.empty_table()]), STAMP, "src")
+        parquet_output.write_parquet(out, iter([TARGET_SCHEMA.empty_table()]), TARGET_SCHEMA, STAMP, "src")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -57,7 +60,7 @@ def test_failure_mid_stream_leaves_nothing(tmp_path: Path) -> None:
         raise StageError("boom", "fix")
 
     with pytest.raises(StageError, match="boom"):
-        parquet_output.write_parquet(out, batches(), STAMP, "src")
+        parquet_output.write_parquet(out, batches(), TARGET_SCHEMA, STAMP, "src")
     assert list(tmp_path.iterdir()) == []
 
 

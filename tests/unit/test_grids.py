@@ -1,4 +1,5 @@
-"""grids.yaml: the documented sizes, validation on load, and every combination fits cleanly."""
+"""The catalogue's grids (models/*.yaml): the documented sizes, validation on load, and every
+combination of every model's every grid fits cleanly."""
 
 from __future__ import annotations
 
@@ -60,7 +61,7 @@ def test_invalid_grid_files_fail_on_load_with_the_reason(
 
 
 def test_unknown_grid_name_and_model() -> None:
-    with pytest.raises(StageError, match="neither a built-in grid"):
+    with pytest.raises(StageError, match="neither a grid of model 'lgbm'"):
         grids.load("huge", "lgbm")
     with pytest.raises(StageError, match="unknown model 'xgb'"):
         grids.load("demo", "xgb")
@@ -84,8 +85,24 @@ def tiny_sample() -> tuple[object, object]:
     return X_small.to_numpy(), y_small.to_numpy()
 
 
-@pytest.mark.parametrize("model", sorted(models.MODELS))
-@pytest.mark.parametrize("grid_name", grids.BUILTIN)
+CATALOGUE_GRIDS = [(m, g) for m, spec in sorted(models.catalogue().items()) for g in sorted(spec.entry.grids)]
+
+
+def test_every_model_defines_the_grids_the_dags_offer() -> None:
+    from pipeline_common.model_catalogue import grid_names
+
+    assert grid_names() == ["full", "demo"]
+    assert {m for m, _ in CATALOGUE_GRIDS} == set(models.names()) and len(models.names()) >= 3
+    for name in models.names():
+        assert sorted(models.get(name).entry.grids) == ["demo", "full"], name
+
+
+def test_a_grid_of_a_billion_candidates_is_counted_without_listing_it() -> None:
+    grid = grids.Grid("huge", "lgbm", ({f"p{i}": list(range(10)) for i in range(9)},))
+    assert grid.n_candidates == 10**9
+
+
+@pytest.mark.parametrize(("model", "grid_name"), CATALOGUE_GRIDS)
 def test_every_combination_constructs_and_fits_without_warnings(
     tiny_sample: tuple, model: str, grid_name: str
 ) -> None:

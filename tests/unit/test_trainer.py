@@ -221,9 +221,10 @@ def test_importance_has_one_value_per_feature(
     X, y = train_sample
     spec = models.get(model)
     estimator = spec.build(55).fit(X, y)
-    importance = spec.importance(estimator, list(X.columns))
+    importance = spec.importance(estimator, X, y)
     assert list(importance.index) == list(X.columns)
     assert (importance >= 0).all() and importance.max() > 0
+    assert importance.name == spec.entry.importance_label
 
 
 def test_task_key_needs_the_airflow_context(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,3 +1,7 @@
-"""Shared building blocks of the census pipeline stages (see docs/contract.md)."""
+"""Shared building blocks of the pipeline stages (see docs/contract.md)."""
 
-__version__ = "0.1.0"
+from importlib import metadata
+
+# The project version: VERSION at the repository root, which every pyproject.toml, image tag, chart
+# and skaffold.yaml repeats (tests/unit/test_project_version.py holds them together).
+__version__ = metadata.version("census-pipeline-common")

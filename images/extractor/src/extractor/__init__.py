@@ -1,3 +1,5 @@
 """Census pipeline stage 1: the extractor (`python -m extractor --help`)."""
 
-__version__ = "0.1.0"
+from pipeline_common import __version__
+
+__all__ = ["__version__"]

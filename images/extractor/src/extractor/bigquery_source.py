@@ -71,7 +71,7 @@ def read_bigquery(table: str | None, query: str | None, project: str | None) -> 
     if reported == 0:
         raise StageError(
             f"{what} is empty (0 rows)",
-            "point --source at the census table, or fix the query so that it returns rows",
+            "point --source at a table with rows, or fix the query so that it returns rows",
         )
     total = int(reported or 0)
     log.info("%s: %s rows", what, total if reported is not None else "unknown number of")
@@ -216,7 +216,7 @@ def _download(
             batches.append(batch)
             progress.advance(batch.num_rows)
     if not batches:
-        raise StageError(f"{what} returned no rows", "point --source at the census table, or fix the query")
+        raise StageError(f"{what} returned no rows", "point --source at a table with rows, or fix the query")
     arrow = pa.Table.from_batches(batches)
     if total and arrow.num_rows != total:
         log.warning("%s: read %d rows but BigQuery reported %d", what, arrow.num_rows, total)

@@ -1,7 +1,8 @@
-"""`python -m extractor`: read the census table and write it unchanged as one Parquet object.
+"""`python -m extractor`: read a dataset's source table and write it unchanged as one Parquet object.
 
 Sources: a BigQuery table or query (google-cloud-bigquery, Storage Read API when available), or a
-CSV/Parquet file at gs://, file:// or a local path. The result is cached by input content.
+CSV/Parquet file at gs://, file:// or a local path. What the table must look like comes from the
+dataset spec (`--dataset`, datasets/NAME.yaml). File sources are cached by content.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pipeline_common import cli
-from pipeline_common.census import DEFAULT_SOURCE
+from pipeline_common.dataset_spec import DEFAULT_DATASET, DatasetSpec
 from pipeline_common.errors import StageArgumentParser, StageError
 from pipeline_common.storage import exists, require_bucket, sha256_of, size
 from pipeline_common.uris import Location, parse_location
@@ -23,27 +24,35 @@ from extractor.bigquery_uri import is_bigquery, parse_table
 
 log = logging.getLogger("extractor")
 STAGE = "extract"
+CODE = ("extractor", "pipeline_common")  # the packages whose source is part of the cache key
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = StageArgumentParser(
         prog="python -m extractor",
-        description="Read the census adult income table and write it unchanged "
-        "(raw strings, INT64 numbers) as Parquet.",
+        description="Read a dataset's table and write it unchanged (raw strings, INT64/FLOAT64 numbers) "
+        "as Parquet, checked against its dataset spec.",
+    )
+    parser.add_argument(
+        "--dataset",
+        default=DEFAULT_DATASET,
+        metavar="NAME",
+        help="dataset spec: a name of datasets/ (census, penguins, ...) or a spec file path/gs:// URI "
+        "(default: %(default)s)",
     )
     where = parser.add_mutually_exclusive_group()
     where.add_argument(
         "--source",
         metavar="URI",
         help="bigquery://PROJECT.DATASET.TABLE, or a CSV (optionally gzipped) / Parquet file at gs://, "
-        f"file:// or a local path (default: {DEFAULT_SOURCE})",
+        "file:// or a local path (default: the spec's default_source)",
     )
     where.add_argument("--query", metavar="SQL", help="a BigQuery SQL query to read instead of a table")
     parser.add_argument(
         "--output",
         required=True,
         metavar="URI",
-        help="the Parquet object to write, e.g. gs://BUCKET/runs/RUN/raw/census.parquet",
+        help="the Parquet object to write, e.g. gs://BUCKET/runs/RUN/extract/census.parquet",
     )
     parser.add_argument(
         "--project",
@@ -54,50 +63,77 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--force",
         action="store_true",
-        help="re-read the source even if --output already holds the same input's extract",
+        help="re-read the source even if --output already holds this input's extract (same content, "
+        "spec and extractor code)",
     )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    from pipeline_common import dataset_spec
+
     args = build_parser().parse_args(argv)
+    spec = dataset_spec.load(args.dataset)
     output = parse_location(args.output, what="--output")
-    require_bucket(output)  # before any reading: a typo in the bucket must not cost a full extract
-    source = args.source if args.source is not None else (None if args.query else DEFAULT_SOURCE)
-    if args.query is not None:
-        if not args.query.strip():
-            raise StageError("--query is empty", "give a SQL query, or drop --query to read --source")
-        return _extract_bigquery(
-            None, args.query, args.project, output, f"query: {' '.join(args.query.split())[:1000]}"
+    if args.query is not None and not args.query.strip():
+        raise StageError("--query is empty", "give a SQL query, or drop --query to read --source")
+    source = args.source if args.source is not None else (None if args.query else spec.default_source)
+    if args.query is None and not source:
+        raise StageError(
+            f"dataset {spec.name!r} has no default_source and no --source was given",
+            f"pass --source (the shipped copy is {spec.local_source or 'not set'})",
         )
-    if is_bigquery(source):
-        return _extract_bigquery(parse_table(source), None, args.project, output, source.strip())
-    return _extract_file(parse_location(source, what="--source"), output, force=args.force)
+    table = parse_table(source) if source and is_bigquery(source) else None
+    file_source = None if args.query is not None or table else parse_location(source, what="--source")
+    require_bucket(output)  # before any reading: a typo in the bucket must not cost a full extract
+    if args.query is not None:
+        described = f"query: {' '.join(args.query.split())[:1000]}"
+        return _extract_bigquery(spec, None, args.query, args.project, output, described)
+    if table:
+        return _extract_bigquery(spec, table, None, args.project, output, source.strip())
+    return _extract_file(spec, file_source, output, force=args.force)
 
 
-def _extract_file(src: Location, output: Location, *, force: bool) -> dict[str, Any]:
+def _stamp(spec: DatasetSpec, source: str, input_sha256: str | None) -> dict[str, Any]:
+    """The provenance stamp written into the Parquet metadata; `cache_key` decides reuse."""
+    from pipeline_common.fingerprint import cache_key, code_fingerprint
+
+    key = None
+    if input_sha256 is not None:
+        key = cache_key(
+            input_sha256=input_sha256, spec=spec.fingerprint, code=code_fingerprint(*CODE), stage=STAGE
+        )
+    return {
+        "stage": STAGE,
+        "version": __version__,
+        "dataset": spec.name,
+        "input_sha256": input_sha256,
+        "cache_key": key,
+        "source": source,
+    }
+
+
+def _extract_file(spec: DatasetSpec, src: Location, output: Location, *, force: bool) -> dict[str, Any]:
+    from extractor.conform import target_schema
     from extractor.file_source import detect_format, read_batches
     from extractor.parquet_output import read_existing, write_parquet
 
-    if src == output:
+    if src == output or _same_file(src, output):
         raise StageError(f"--output {output.uri} is the source itself", "write the extract to another object")
     fmt = detect_format(src)
-    log.info("source %s: %s, %.1f MB; hashing it for the cache", src.uri, fmt, size(src) / 1e6)
-    input_sha256 = sha256_of(src)
-    stamp = {"stage": STAGE, "version": __version__, "input_sha256": input_sha256, "source": src.uri}
-    if not force and exists(output):
+    earlier = not force and exists(output)
+    why = f"to compare with the extract at {output.uri}" if earlier else "for the extract's provenance stamp"
+    log.info("source %s: %s, %.1f MB; hashing it %s", src.uri, fmt, size(src) / 1e6, why)
+    stamp = _stamp(spec, src.uri, sha256_of(src))
+    if earlier:
         found = read_existing(output)
-        if (
-            found
-            and found.stamp.get("input_sha256") == input_sha256
-            and found.stamp.get("version") == __version__
-        ):
+        if found and found.stamp.get("cache_key") == stamp["cache_key"]:
             log.info(
-                "cache hit: %s already holds this input's extract (version %s); --force re-reads",
+                "cache hit: %s holds this input's extract (same content, spec and code); --force re-reads",
                 output.uri,
-                __version__,
             )
             return _result(
+                spec,
                 src.uri,
                 output,
                 found.rows,
@@ -107,40 +143,51 @@ def _extract_file(src: Location, output: Location, *, force: bool) -> dict[str, 
                 "file",
                 cached=True,
             )
-        log.info("%s exists but from another input or version; replacing it", output.uri)
-    written, rows = write_parquet(output, read_batches(src, fmt), stamp, src.uri)
+        log.info("%s exists but from another input, spec or extractor code; replacing it", output.uri)
+    schema = target_schema(spec)
+    written, rows = write_parquet(output, read_batches(src, fmt, spec), schema, stamp, src.uri)
     return _result(
-        src.uri, output, rows, _column_names(), written.bytes, written.sha256, "file", cached=False
+        spec, src.uri, output, rows, schema.names, written.bytes, written.sha256, "file", cached=False
     )
 
 
+def _same_file(a: Location, b: Location) -> bool:
+    """Two local paths that name one file (a symlink, a hard link or a bind mount of it)."""
+    if a.scheme != "file" or b.scheme != "file":
+        return False
+    try:
+        return os.path.samefile(a.path, b.path)
+    except OSError:  # the output does not exist yet
+        return False
+
+
 def _extract_bigquery(
-    table: str | None, query: str | None, project: str | None, output: Location, source: str
+    spec: DatasetSpec,
+    table: str | None,
+    query: str | None,
+    project: str | None,
+    output: Location,
+    source: str,
 ) -> dict[str, Any]:
     """BigQuery is not cached: a query's content hash is unknown until it has been read."""
     from extractor.bigquery_source import read_bigquery
-    from extractor.conform import check_schema, conform_batch
+    from extractor.conform import conform_batch, target_schema
     from extractor.parquet_output import ROW_GROUP_ROWS, write_parquet
 
     log.info("reading %s from BigQuery", table or "the query result")
     arrow, read_api = read_bigquery(table, query, project)
     log.info("read %d rows with the %s API", arrow.num_rows, read_api)
-    check_schema(arrow.schema, source)
-    batches = (conform_batch(b, source) for b in arrow.to_batches(max_chunksize=ROW_GROUP_ROWS))
-    stamp = {"stage": STAGE, "version": __version__, "input_sha256": None, "source": source}
-    written, rows = write_parquet(output, batches, stamp, source)
+    spec.check_schema(arrow.schema, source)
+    batches = (conform_batch(b, spec, source) for b in arrow.to_batches(max_chunksize=ROW_GROUP_ROWS))
+    schema = target_schema(spec)
+    written, rows = write_parquet(output, batches, schema, _stamp(spec, source, None), source)
     return _result(
-        source, output, rows, _column_names(), written.bytes, written.sha256, read_api, cached=False
+        spec, source, output, rows, schema.names, written.bytes, written.sha256, read_api, cached=False
     )
 
 
-def _column_names() -> list[str]:
-    from extractor.conform import TARGET_SCHEMA
-
-    return list(TARGET_SCHEMA.names)
-
-
 def _result(
+    spec: DatasetSpec,
     source: str,
     output: Location,
     rows: int,
@@ -163,6 +210,7 @@ def _result(
     return {
         "stage": STAGE,
         "version": __version__,
+        "dataset": spec.name,
         "source": source,
         "raw_uri": output.uri,
         "rows": rows,

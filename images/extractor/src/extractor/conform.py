@@ -1,64 +1,65 @@
-"""Make any census-shaped Arrow data look exactly like the BigQuery table: census column order,
-INT64 for the numeric columns, STRING (raw, untrimmed) for the others."""
+"""Make any table-shaped Arrow data look exactly like the dataset's source table: the spec's column
+order, INT64 / FLOAT64 for numeric columns, STRING (raw, untrimmed) for the others."""
 
 from __future__ import annotations
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from pipeline_common.census import COLUMNS, FIX_COLUMNS, validate_schema
+from pipeline_common.dataset_spec import DatasetSpec
 from pipeline_common.errors import StageError
 
-TARGET_SCHEMA = pa.schema(
-    [(name, pa.int64() if kind == "int" else pa.string()) for name, kind in COLUMNS.items()]
-)
+ARROW_TYPES = {"int": pa.int64(), "float": pa.float64(), "string": pa.string()}
 
 
-def check_schema(schema: pa.Schema, source: str) -> None:
-    """The census contract (names and kinds); duplicate names are refused as well."""
-    duplicated = sorted({n for n in schema.names if schema.names.count(n) > 1})
-    if duplicated:
-        raise StageError(f"{source} has duplicated column(s) {duplicated}", FIX_COLUMNS)
-    validate_schema(schema, source)
+def target_schema(spec: DatasetSpec) -> pa.Schema:
+    """The Parquet schema the extractor writes for this dataset."""
+    return pa.schema([(name, ARROW_TYPES[column.kind]) for name, column in spec.columns.items()])
 
 
-def parse_int_column(values: pa.Array, column: str, source: str) -> pa.Array:
-    """CSV text -> int64. The UCI CSV writes ' 77516' (leading space), so trim first; an empty
-    field is NULL, as BigQuery exports a NULL INT64."""
+def parse_numeric_column(
+    values: pa.Array, column: str, kind: str, source: str, null_tokens: tuple[str, ...]
+) -> pa.Array:
+    """CSV text -> int64/float64. The UCI CSV writes ' 77516' (leading space), so trim first; an
+    empty field or a missing token (e.g. 'NA') is NULL, as BigQuery exports a NULL number."""
     trimmed = pc.utf8_trim_whitespace(values)
-    trimmed = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+    is_null = pc.is_in(trimmed, value_set=pa.array(["", *null_tokens], pa.string()))
+    trimmed = pc.if_else(is_null, pa.scalar(None, pa.string()), trimmed)
     try:
-        return pc.cast(trimmed, pa.int64())
+        return pc.cast(trimmed, ARROW_TYPES[kind])
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-        bad = _first_non_integer(trimmed)
+        bad = _first_unparsable(trimmed, kind)
+        noun = "integers" if kind == "int" else "numbers"
         raise StageError(
-            f"{source} column {column!r} must hold integers but has {bad!r}",
-            "fix the source data or select the census table's INT64 columns unchanged",
+            f"{source} column {column!r} must hold {noun} but has {bad!r}",
+            "fix the source data, or change the column's kind in the dataset spec",
         ) from exc
 
 
-def _first_non_integer(values: pa.Array) -> str:
+def _first_unparsable(values: pa.Array, kind: str) -> str:
+    parse = int if kind == "int" else float
     for value in values.to_pylist():
         if value is None:
             continue
         try:
-            int(value)
+            parse(value)
         except ValueError:
             return value
     return "?"
 
 
-def conform_batch(batch: pa.RecordBatch | pa.Table, source: str) -> pa.Table:
-    """Reorder to the census order and cast each column to its BigQuery type."""
+def conform_batch(batch: pa.RecordBatch | pa.Table, spec: DatasetSpec, source: str) -> pa.Table:
+    """Reorder to the spec's order and cast each column to its type (int32 -> int64, ...)."""
+    schema = target_schema(spec)
     columns = []
-    for field in TARGET_SCHEMA:
+    for field in schema:
         values = batch.column(field.name)
         if values.type != field.type:
             try:
-                values = pc.cast(values, field.type)  # e.g. int32 -> int64, large_string -> string
+                values = pc.cast(values, field.type)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
                 raise StageError(
                     f"{source} column {field.name!r} of type {values.type} cannot be read as {field.type}",
-                    "cast it to INT64/STRING as in the public table",
+                    "cast it to INT64/FLOAT64/STRING as the dataset spec says",
                 ) from exc
         columns.append(values)
-    return pa.Table.from_arrays(columns, schema=TARGET_SCHEMA)
+    return pa.Table.from_arrays(columns, schema=schema)

@@ -1,7 +1,7 @@
-"""Write the raw census table as one Parquet object, atomically, stamped for the cache.
+"""Write the raw table as one Parquet object, atomically, stamped for the cache.
 
-The stamp (input sha256 + stage version) lives in the Parquet key-value metadata, so the output
-carries its own provenance and no sidecar can drift from it.
+The stamp (the cache key: input sha256, dataset spec and stage code, see cli.py) lives in the
+Parquet key-value metadata, so the output carries its own provenance and no sidecar can drift from it.
 """
 
 from __future__ import annotations
@@ -18,12 +18,10 @@ from pipeline_common.errors import StageError
 from pipeline_common.storage import Written, atomic_output, open_read
 from pipeline_common.uris import Location
 
-from extractor.conform import TARGET_SCHEMA
-
 log = logging.getLogger(__name__)
 
 STAMP_KEY = b"census_pipeline.extract"
-# Row groups of ~256k rows (~10 MB compressed census data): large enough for fast scans,
+# Row groups of ~256k rows (~10 MB compressed for the census table): large enough for fast scans,
 # small enough that a reader never holds much more than one group.
 ROW_GROUP_ROWS = 256_000
 COMPRESSION = "zstd"
@@ -37,12 +35,12 @@ class ExistingOutput:
 
 
 def write_parquet(
-    loc: Location, tables: Iterable[pa.Table], stamp: dict[str, Any], source: str
+    loc: Location, tables: Iterable[pa.Table], schema: pa.Schema, stamp: dict[str, Any], source: str
 ) -> tuple[Written, int]:
     """Stream `tables` into `loc`; returns what was written and the row count.
 
     An input without rows is refused before anything is committed."""
-    schema = TARGET_SCHEMA.with_metadata({STAMP_KEY: json.dumps(stamp, sort_keys=True).encode()})
+    schema = schema.with_metadata({STAMP_KEY: json.dumps(stamp, sort_keys=True).encode()})
     box: list[Written] = []
     rows = 0
     with atomic_output(loc, box) as tmp:
@@ -64,7 +62,7 @@ def write_parquet(
                 _write_group(writer, pa.concat_tables(pending), schema)
         if rows == 0:
             raise StageError(
-                f"source {source} has the census columns but no rows",
+                f"source {source} has the dataset's columns but no rows",
                 "point --source at a non-empty table or file",
             )
     return box[0], rows

@@ -1,3 +1,5 @@
 """Census pipeline stage 2: the preprocessor (`python -m preprocessor --help`)."""
 
-__version__ = "0.1.0"
+from pipeline_common import __version__
+
+__all__ = ["__version__"]

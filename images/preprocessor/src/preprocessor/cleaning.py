@@ -1,4 +1,14 @@
-"""Cleaning of the raw census frame, step by step (the original example's behaviour, done right).
+"""Cleaning of a raw table by its dataset spec, step by step (for the census: the original example's
+behaviour, done right).
+
+1. Rows missing a value that the spec does not let be missing (a NULL, or one of its
+   `missing_tokens`) are dropped, and so is every row whose target is missing; duplicate rows are
+   dropped. The rows kept come out in an order given by their values, not by the source's order.
+2. The `drop` columns go; strings are stripped (' State-gov' -> 'State-gov'); a missing value of a
+   `missing: category` column becomes the spec's unknown category; `aliases` are applied.
+3. Every value is checked against its column's range or vocabulary: more invalid rows than the
+   spec's `max_invalid_rows` is an error that names the column, the count and examples; up to that
+   many are dropped with a warning.
 
 pandas 3 stores text as the `str` dtype, not `object`, so string columns are found with
 `is_string_dtype`, never by comparing to `object`.
@@ -7,15 +17,15 @@ pandas 3 stores text as the `str` dtype, not `object`, so string columns are fou
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from pipeline_common.dataset_spec import Column, DatasetSpec, Target
 from pipeline_common.errors import StageError
 
 log = logging.getLogger(__name__)
-DROPPED_COLUMNS = ["education_num", "relationship", "functional_weight"]
-UNKNOWN = "Unknown"
-INCOME_LABELS = ("<=50K", ">50K")
+EXAMPLES = 5  # invalid values quoted in an error
 
 
 def string_columns(df: pd.DataFrame) -> list[str]:
@@ -23,12 +33,12 @@ def string_columns(df: pd.DataFrame) -> list[str]:
 
 
 def check_no_empty_column(df: pd.DataFrame, source: str) -> None:
-    """An all-NULL column would make dropna() remove every row: say which column instead."""
+    """An all-NULL column would make every row incomplete: say which column instead."""
     empty = [c for c in df.columns if df[c].isna().all()]
     if empty:
         raise StageError(
             f"{source} has column(s) with only NULL values {empty}",
-            "re-extract the census table; every column needs values",
+            "re-extract the table; every column needs values",
         )
 
 
@@ -48,18 +58,12 @@ def row_ranks(df: pd.DataFrame) -> np.ndarray:
     return rank
 
 
-def distinct_complete_rows(df: pd.DataFrame) -> np.ndarray:
-    """Positions of the rows kept by dropna() + drop_duplicates(), in a canonical order (by value).
-
-    The order does not depend on the order BigQuery returned the rows in, so the seeded split
-    downstream is reproducible from the same table."""
-    complete = np.flatnonzero(~df.isna().to_numpy().any(axis=1))
+def distinct_rows(df: pd.DataFrame, required: list[str]) -> np.ndarray:
+    """Positions of the distinct rows with a value in every `required` column, in a canonical
+    order (by value), so the seeded split downstream does not depend on the source's row order."""
+    complete = np.flatnonzero(~df[required].isna().to_numpy().any(axis=1))
     _, first = np.unique(row_ranks(df)[complete], return_index=True)  # first row of each value, by rank
     return complete[first]
-
-
-def drop_missing_and_duplicates(df: pd.DataFrame) -> pd.DataFrame:
-    return df.take(distinct_complete_rows(df)).reset_index(drop=True)
 
 
 def _take_consuming(df: pd.DataFrame, rows: np.ndarray, skip: list[str]) -> pd.DataFrame:
@@ -73,54 +77,116 @@ def _take_consuming(df: pd.DataFrame, rows: np.ndarray, skip: list[str]) -> pd.D
     return pd.DataFrame(out, copy=False)
 
 
-def _strip_in_place(df: pd.DataFrame) -> None:
-    for column in string_columns(df):
-        df[column] = df[column].str.strip()
+def _is_missing(values: pd.Series, tokens: tuple[str, ...]) -> pd.Series:
+    missing = values.isna()
+    if tokens and pd.api.types.is_string_dtype(values.dtype):
+        missing |= values.isin(tokens)
+    return missing
 
 
-def _mark_unknown_in_place(df: pd.DataFrame) -> None:
-    for column in string_columns(df):
-        df[column] = df[column].mask(df[column] == "?", UNKNOWN)
+@dataclass(frozen=True)
+class Invalid:
+    """Rows of one column that break its range or vocabulary."""
+
+    column: str
+    rows: np.ndarray
+    examples: list[object]
+
+    def describe(self) -> str:
+        return f"{self.column}: {len(self.rows)} row(s), e.g. {self.examples}"
 
 
-def strip_strings(df: pd.DataFrame) -> pd.DataFrame:
-    """' State-gov' -> 'State-gov' (the UCI files and BigQuery keep a leading space)."""
-    out = df.copy(deep=False)  # copy-on-write: replacing a column never touches `df`
-    _strip_in_place(out)
-    return out
+def _invalid(values: pd.Series, column: Column, unknown: str) -> Invalid | None:
+    if column.categories is not None:
+        allowed = set(column.categories) | ({unknown} if column.missing == "category" else set())
+        bad = ~values.isin(allowed)
+    elif column.kind != "string" and (column.low is not None or column.high is not None):
+        bad = pd.Series(False, index=values.index)
+        if column.low is not None:
+            bad |= values < column.low
+        if column.high is not None:
+            bad |= values > column.high
+    else:
+        return None
+    rows = np.flatnonzero(bad.to_numpy())
+    if not len(rows):
+        return None
+    examples = list(dict.fromkeys(values.iloc[rows].tolist()))[:EXAMPLES]
+    return Invalid(column.name, rows, examples)
 
 
-def mark_unknown(df: pd.DataFrame) -> pd.DataFrame:
-    """The census writes a missing value as '?' (after stripping): make it a category of its own."""
-    out = df.copy(deep=False)
-    _mark_unknown_in_place(out)
-    return out
+def _contract_fix(spec: DatasetSpec, invalid: list[Invalid]) -> str:
+    names = ", ".join(i.column for i in invalid)
+    return (
+        f"fix the source, or if these values are valid widen the range/categories of {names} "
+        f"(or allow a few bad rows with max_invalid_rows) in {spec.origin}"
+    )
 
 
-def normalise_income(labels: pd.Series, source: str) -> pd.Series:
-    """' <=50K.' (adult.test) and ' <=50K' (adult.data, BigQuery) -> '<=50K'; anything else is refused."""
-    normal = labels.str.strip().str.rstrip(".")
-    unknown = sorted(set(normal.dropna().unique()) - set(INCOME_LABELS))
-    if unknown:
+def check_contract(df: pd.DataFrame, spec: DatasetSpec, source: str) -> pd.DataFrame:
+    """Values outside their column's range or vocabulary: an error, or dropped within tolerance."""
+    invalid = [
+        found
+        for name in df.columns
+        if (found := _invalid(df[name], spec.columns[name], spec.unknown_category))
+    ]
+    if not invalid:
+        return df
+    bad_rows = np.unique(np.concatenate([i.rows for i in invalid]))
+    detail = "; ".join(i.describe() for i in invalid)
+    if len(bad_rows) > spec.max_invalid_rows:
         raise StageError(
-            f"{source} has income_bracket value(s) {unknown[:5]} outside {list(INCOME_LABELS)}",
-            "use the census table, whose labels are '<=50K'/'>50K' (optionally with a trailing '.')",
+            f"{source} breaks the {spec.name} data contract in {len(bad_rows)} row(s) "
+            f"(max_invalid_rows {spec.max_invalid_rows}): {detail}",
+            _contract_fix(spec, invalid),
         )
-    return normal
+    log.warning(
+        "dropping %d row(s) that break the data contract (max_invalid_rows %d allows them): %s",
+        len(bad_rows),
+        spec.max_invalid_rows,
+        detail,
+    )
+    keep = np.setdiff1d(np.arange(len(df)), bad_rows)
+    return df.take(keep).reset_index(drop=True)
 
 
-def clean(df: pd.DataFrame, source: str) -> pd.DataFrame:
-    """Raw census frame -> cleaned frame, in an order independent of the input's row order.
+def clean(df: pd.DataFrame, spec: DatasetSpec, target: Target, source: str) -> pd.DataFrame:
+    """Raw frame -> cleaned frame, in an order independent of the input's row order.
 
     Consumes `df` (its columns are moved out one by one) to keep peak memory near one frame."""
     check_no_empty_column(df, source)
-    rows = distinct_complete_rows(df)
+    required = [c for c in df.columns if spec.columns[c].missing == "drop" or c == target.column]
+    rows = distinct_rows(df, required)
     if len(rows) == 0:
-        raise StageError(f"{source} has no complete rows (each has a NULL)", "re-extract the census table")
+        raise StageError(
+            f"{source} has no complete rows (each lacks a value in one of {required})",
+            "re-extract the table, or mark optional columns `missing: category` in the dataset spec",
+        )
     raw_rows = len(df)
-    df = _take_consuming(df, rows, skip=DROPPED_COLUMNS)
-    log.info("kept %d of %d rows (rows with NULLs and duplicates dropped)", len(df), raw_rows)
-    _strip_in_place(df)
-    _mark_unknown_in_place(df)
-    df["income_bracket"] = normalise_income(df["income_bracket"], source)
-    return df
+    df = _take_consuming(df, rows, skip=list(spec.drop))
+    for column in string_columns(df):
+        df[column] = df[column].str.strip()
+    # Missing tokens: the row goes where the value is required, else the unknown category.
+    gone = np.zeros(len(df), dtype=bool)
+    for column in df.columns:
+        missing = _is_missing(df[column], spec.missing_tokens)
+        if not missing.any():
+            continue
+        if column in required:
+            gone |= missing.to_numpy()
+        else:
+            df[column] = df[column].mask(missing, spec.unknown_category)
+    if gone.any():
+        df = df.loc[~gone].reset_index(drop=True)
+    log.info(
+        "kept %d of %d rows (dropped: duplicates and rows missing a required value or the target)",
+        len(df),
+        raw_rows,
+    )
+    if df.empty:
+        raise StageError(f"{source} has no row with every required value", "re-extract the table")
+    for column in df.columns:
+        aliases = spec.columns[column].aliases
+        if aliases:
+            df[column] = df[column].replace(aliases)
+    return check_contract(df, spec, source)

@@ -1,4 +1,5 @@
-"""`python -m preprocessor`: clean the raw census table, build features and ONE stratified split.
+"""`python -m preprocessor`: clean a raw table by its dataset spec, build features and ONE
+stratified split.
 
 Every trainer reads the same train/test Parquet pair through the features.json manifest.
 """
@@ -8,19 +9,24 @@ from __future__ import annotations
 import argparse
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline_common import cli
+from pipeline_common.dataset_spec import DEFAULT_DATASET
 from pipeline_common.errors import StageArgumentParser, StageError
 from pipeline_common.storage import require_bucket
 from pipeline_common.uris import Location, parse_location
 
 from preprocessor import __version__
 from preprocessor.outputs import Layout
-from preprocessor.targets import TARGETS
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from pipeline_common.dataset_spec import DatasetSpec, Target
 
 log = logging.getLogger("preprocessor")
 STAGE = "preprocess"
+CODE = ("preprocessor", "pipeline_common")  # the packages whose source is part of the cache key
 
 
 def _test_size(text: str) -> float:
@@ -33,10 +39,21 @@ def _test_size(text: str) -> float:
     return value
 
 
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"{text} is outside 0..{2**32 - 1}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = StageArgumentParser(
         prog="python -m preprocessor",
-        description="Clean the raw census table, one-hot encode it and write one stratified split.",
+        description="Clean a raw table by its dataset spec, build its features and write one "
+        "stratified train/test split.",
     )
     parser.add_argument(
         "--input", required=True, metavar="URI", help="the extractor's raw Parquet (its raw_uri)"
@@ -48,11 +65,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="where train.parquet, test.parquet and features.json (the manifest, written last) go",
     )
     parser.add_argument(
+        "--dataset",
+        default=DEFAULT_DATASET,
+        metavar="NAME",
+        help="dataset spec: a name of datasets/ (census, penguins, ...) or a spec file path/gs:// URI; "
+        "the same as the extractor's (default: %(default)s)",
+    )
+    parser.add_argument(
         "--target",
-        choices=sorted(TARGETS),
-        default="never_married",
-        help="binary target: never_married (marital_status == Never-married) or income_over_50k "
-        "(income_bracket == >50K); the column it derives from is no feature (default: %(default)s)",
+        default=None,
+        metavar="NAME",
+        help="binary target, one of the spec's `targets` (census: never_married, income_over_50k); "
+        "the column it derives from is no feature (default: the spec's default_target)",
     )
     parser.add_argument(
         "--test-size",
@@ -61,11 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="F",
         help="fraction of rows in the test split (default: %(default)s)",
     )
-    parser.add_argument("--seed", type=int, default=55, help="seed of the split (default: %(default)s)")
+    parser.add_argument("--seed", type=_seed, default=55, help="seed of the split (default: %(default)s)")
     parser.add_argument(
         "--force",
         action="store_true",
-        help="rebuild even if the prefix already holds this input's output for these parameters",
+        help="rebuild even if the prefix already holds this input's output for these parameters, "
+        "spec and preprocessor code",
     )
     return parser
 
@@ -77,51 +102,59 @@ def _without_trailing_slash(uri: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    from pipeline_common import dataset_spec
+
     args = build_parser().parse_args(argv)
+    spec = dataset_spec.load(args.dataset)
+    target = spec.target(args.target)
     source = parse_location(args.input, what="--input")
     prefix = parse_location(_without_trailing_slash(args.output_prefix), what="--output-prefix")
-    require_bucket(prefix)
-
-    from preprocessor import outputs, raw_input
-
     layout = Layout(prefix)
     if source in (layout.train, layout.test, layout.manifest):
         raise StageError(
             f"--input {source.uri} is inside the output set",
             "write the features under another --output-prefix",
         )
+    require_bucket(prefix)
+
+    from pipeline_common.fingerprint import cache_key, code_fingerprint
+
+    from preprocessor import outputs, raw_input
+
     input_sha256, data = raw_input.input_sha256(source)
-    key = {
-        "input_sha256": input_sha256,
-        "target": args.target,
-        "seed": args.seed,
-        "test_size": args.test_size,
-        "version": __version__,
-    }
+    params = {"dataset": spec.name, "target": target.name, "seed": args.seed, "test_size": args.test_size}
+    key = cache_key(
+        input_sha256=input_sha256,
+        spec=spec.fingerprint,
+        code=code_fingerprint(*CODE),
+        stage=STAGE,
+        **params,
+    )
     if not args.force:
         manifest = outputs.cached_manifest(layout, key)
         if manifest is not None:
             log.info(
-                "cache hit: %s already holds this input's features (version %s); --force rebuilds",
+                "cache hit: %s holds this input's features (same content, parameters, spec and code); "
+                "--force rebuilds",
                 layout.manifest.uri,
-                __version__,
             )
             return _result(layout, manifest, cached=True)
-    manifest = _build(source, data, layout, key, args)
-    return _result(layout, manifest, cached=False)
+    train, test, facts = _build(source, data, spec, target, args)
+    manifest = {**facts, **params, "input_sha256": input_sha256, "cache_key": key, "version": __version__}
+    return _result(layout, outputs.write(layout, train, test, manifest), cached=False)
 
 
 def _build(
-    source: Location, data: bytes, layout: Layout, key: dict[str, Any], args: argparse.Namespace
-) -> dict[str, Any]:
-    from preprocessor import cleaning, features, outputs, raw_input
+    source: Location, data: bytes, spec: DatasetSpec, target: Target, args: argparse.Namespace
+) -> tuple[pa.Table, pa.Table, dict[str, Any]]:
+    """Clean, build the features and split: (train, test, the manifest's facts about them)."""
+    from preprocessor import cleaning, features, raw_input
     from preprocessor.split import stratified_split
 
     # No local name holds the raw frame, so clean() can free its columns as it goes.
-    frame = cleaning.clean(raw_input.read_frame(source, data), source.uri)
+    frame = cleaning.clean(raw_input.read_frame(source, data, spec), spec, target, source.uri)
     del data
-    target = TARGETS[args.target]
-    table, names = features.build(frame, target)
+    table, names = features.build(frame, spec, target)
     del frame
     y = table.column(target.name).to_numpy()
     train_idx, test_idx = stratified_split(y, args.test_size, args.seed)
@@ -137,20 +170,25 @@ def _build(
     )
     train, test = table.take(train_idx), table.take(test_idx)
     del table
-    manifest = {
-        **key,
-        "features": names,
-        "input_uri": source.uri,
-        "rows": {"train": train.num_rows, "test": test.num_rows},
-        "positive_rate": positive_rate,
-    }
-    return outputs.write(layout, train, test, manifest)
+    return (
+        train,
+        test,
+        {
+            "features": names,
+            "target_labels": list(target.labels),
+            "slice_by": list(spec.slice_by),
+            "input_uri": source.uri,
+            "rows": {"train": train.num_rows, "test": test.num_rows},
+            "positive_rate": positive_rate,
+        },
+    )
 
 
 def _result(layout: Layout, manifest: dict[str, Any], *, cached: bool) -> dict[str, Any]:
     return {
         "stage": STAGE,
         "version": __version__,
+        "dataset": manifest["dataset"],
         "features_uri": layout.manifest.uri,
         "train_uri": manifest["train_uri"],
         "test_uri": manifest["test_uri"],

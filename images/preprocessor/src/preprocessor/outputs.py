@@ -1,7 +1,8 @@
 """The preprocessor's output set: train.parquet, test.parquet, then features.json (the commit).
 
 features.json is written last, so its presence means the whole set is complete; it also holds the
-cache key (input sha256, parameters, version) and the sha256 of both splits.
+cache key (a hash of the input, the parameters, the dataset spec and the preprocessor's code) and
+the sha256 of both splits.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 TRAIN, TEST, MANIFEST = "train.parquet", "test.parquet", "features.json"
-CACHE_KEYS = ("input_sha256", "target", "seed", "test_size", "version")
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class Layout:
         return self.prefix.join(MANIFEST)
 
 
-def cached_manifest(layout: Layout, key: dict[str, Any]) -> dict[str, Any] | None:
+def cached_manifest(layout: Layout, key: str) -> dict[str, Any] | None:
     """An earlier complete output for the same cache key, verified by its sha256s, else None."""
     if not exists(layout.manifest):
         return None
@@ -49,8 +49,8 @@ def cached_manifest(layout: Layout, key: dict[str, Any]) -> dict[str, Any] | Non
     except StageError as exc:
         log.warning("earlier %s is unreadable (%s); rebuilding", layout.manifest.uri, exc.problem)
         return None
-    if not isinstance(manifest, dict) or any(manifest.get(k) != v for k, v in key.items()):
-        log.info("%s exists for other inputs or parameters; rebuilding", layout.manifest.uri)
+    if not isinstance(manifest, dict) or manifest.get("cache_key") != key:
+        log.info("%s exists for another input, parameters, spec or code; rebuilding", layout.manifest.uri)
         return None
     for loc, field in ((layout.train, "train_sha256"), (layout.test, "test_sha256")):
         if not exists(loc) or sha256_of(loc) != manifest.get(field):

@@ -12,9 +12,10 @@ from pipeline_common.uris import Location
 
 if TYPE_CHECKING:
     import pandas as pd
+    from pipeline_common.dataset_spec import DatasetSpec
 
 log = logging.getLogger(__name__)
-FIX = "point --input at the extractor's raw_uri (a Parquet object with the 15 census columns)"
+FIX = "point --input at the extractor's raw_uri (the Parquet object it wrote for this --dataset)"
 
 
 def input_sha256(loc: Location) -> tuple[str, bytes]:
@@ -22,12 +23,11 @@ def input_sha256(loc: Location) -> tuple[str, bytes]:
     return hashlib.sha256(data).hexdigest(), data
 
 
-def read_frame(loc: Location, data: bytes) -> pd.DataFrame:
+def read_frame(loc: Location, data: bytes, spec: DatasetSpec) -> pd.DataFrame:
     # pandas and pyarrow load here, after the input is read (~1 s of imports off the start-up).
     import pandas as pd
     import pyarrow as pa
     import pyarrow.parquet as pq
-    from pipeline_common.census import validate_schema
 
     if not data:
         raise StageError(f"--input {loc.uri} is empty (0 bytes)", FIX)
@@ -36,7 +36,7 @@ def read_frame(loc: Location, data: bytes) -> pd.DataFrame:
         schema = parquet.schema_arrow
     except (pa.ArrowException, OSError) as exc:
         raise StageError(f"--input {loc.uri} is not a readable Parquet file: {str(exc)[:200]}", FIX) from exc
-    validate_schema(schema, loc.uri)
+    spec.check_schema(schema, loc.uri)
     rows = parquet.metadata.num_rows
     if rows == 0:
         raise StageError(f"--input {loc.uri} has no rows", "re-run the extractor on a non-empty source")

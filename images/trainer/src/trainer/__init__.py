@@ -1,3 +1,5 @@
 """Census pipeline trainer: `python -m trainer fit|promote` (see README.md)."""
 
-__version__ = "0.1.0"
+from pipeline_common import __version__
+
+__all__ = ["__version__"]

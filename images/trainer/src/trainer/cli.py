@@ -11,19 +11,21 @@ from typing import Any
 from pipeline_common import cli
 from pipeline_common.errors import StageArgumentParser
 
-from trainer import models, search
+from trainer import search
 
 STAGES = {"fit": "train", "promote": "promote"}
 
 
 def build_parser() -> StageArgumentParser:
     parser = StageArgumentParser(
-        prog="python -m trainer", description="Train census models and promote the best to MLflow's registry."
+        prog="python -m trainer", description="Train models and promote the best to MLflow's registry."
     )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=StageArgumentParser)
 
     fit = sub.add_parser("fit", help="cross-validated grid search of one model, logged as one MLflow run")
-    fit.add_argument("--model", required=True, help=f"model to train: one of {sorted(models.MODELS)}")
+    fit.add_argument(
+        "--model", required=True, help="model to train: a name of the model catalogue (models/NAME.yaml)"
+    )
     fit.add_argument(
         "--features-uri",
         required=True,
@@ -35,7 +37,8 @@ def build_parser() -> StageArgumentParser:
     fit.add_argument(
         "--grid",
         default="full",
-        help="grid of grids.yaml (full, demo) or a YAML file MODEL -> grid (default: full)",
+        help="a grid of the model's catalogue entry (full, demo) or a YAML file MODEL -> grid "
+        "(default: full)",
     )
     fit.add_argument(
         "--search",

@@ -197,7 +197,7 @@ def run(opts: FitOptions) -> dict[str, Any]:
     # The context manager ends the run FAILED on any exception, SIGTERM (Terminated) included.
     with mlflow.start_run(
         experiment_id=experiment_id,
-        run_name=f"{opts.model}-{grid.name if grid.name in grids.BUILTIN else 'custom'}",
+        run_name=f"{opts.model}-{grid.name if grid.name in spec.entry.grids else 'custom'}",
         tags=tags,
     ) as active:
         run_id = active.info.run_id
@@ -327,7 +327,7 @@ def _train_and_log(
     )
     predicted = (proba >= 0.5).astype(int)
     labels = (f"not {manifest.target}", manifest.target)
-    importance = spec.importance(model, list(X_train.columns))
+    importance = spec.importance(model, X_test, y_test, SEED)
     figures = {
         "plots/roc_curve.png": plots.roc_curve(y_test, proba, scores["roc_auc"], opts.model),
         "plots/precision_recall_curve.png": plots.pr_curve(y_test, proba, scores["pr_auc"], opts.model),

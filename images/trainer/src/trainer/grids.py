@@ -1,10 +1,11 @@
-"""Hyper-parameter grids: read from grids.yaml (or a user file) and validated before any fit."""
+"""Hyper-parameter grids: read from the model catalogue (models/NAME.yaml `grids`) or a user file,
+and validated before any fit."""
 
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +13,7 @@ from pipeline_common.errors import StageError
 
 from trainer import models
 
-BUILTIN = ("full", "demo")
-FIX_FILE = "see images/trainer/src/trainer/grids.yaml for the format (MODEL -> {param: [values, ...]})"
+FIX_FILE = "see models/README.md for the format (a grid file maps MODEL -> {param: [values, ...]})"
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,8 @@ class Grid:
 
     @property
     def n_candidates(self) -> int:
-        return len(self.combinations())
+        """Counted, not listed: a grid of a billion candidates is refused without building it."""
+        return sum(math.prod(len(v) for v in sub.values()) for sub in self.subgrids)
 
     def param_grid(self) -> list[dict[str, list[Any]]]:
         """The grid in GridSearchCV's form, with the model's step prefix."""
@@ -53,9 +54,11 @@ def _yaml_load(text: str, source: str) -> Any:
         raise StageError(f"grid file {source} is not valid YAML ({first})", FIX_FILE) from exc
 
 
-def builtin_file() -> dict[str, Any]:
-    text = resources.files("trainer").joinpath("grids.yaml").read_text()
-    return _yaml_load(text, "grids.yaml")
+def builtin_names() -> list[str]:
+    """The grids every model of the catalogue defines (full, demo, ...)."""
+    from pipeline_common.model_catalogue import grid_names
+
+    return grid_names()
 
 
 def _subgrids(raw: Any, source: str) -> list[dict[str, list[Any]]]:
@@ -106,20 +109,15 @@ def validate(name: str, model: str, raw: Any) -> Grid:
 
 
 def load(grid: str, model: str) -> Grid:
-    """`grid` is a built-in name (full, demo) or the path of a YAML file MODEL -> grid."""
-    models.get(model)
-    if grid in BUILTIN:
-        data = builtin_file()
-        try:
-            raw = data[grid][model]
-        except (KeyError, TypeError):
-            raise StageError(f"grids.yaml has no {grid!r} grid for model {model!r}", FIX_FILE) from None
-        return validate(grid, model, raw)
+    """`grid` names one of the model's catalogue grids (full, demo, ...) or a YAML file MODEL -> grid."""
+    spec = models.get(model)
+    if grid in spec.entry.grids:
+        return validate(grid, model, spec.entry.grids[grid])
     path = Path(grid)
     if not path.is_file():
         raise StageError(
-            f"--grid {grid!r} is neither a built-in grid {list(BUILTIN)} nor a file",
-            "pass full, demo or a YAML file path",
+            f"--grid {grid!r} is neither a grid of model {model!r} {sorted(spec.entry.grids)} nor a file",
+            f"pass one of {sorted(spec.entry.grids)} or a YAML file path",
         )
     data = _yaml_load(path.read_text(), str(path))
     if not isinstance(data, dict) or model not in data:

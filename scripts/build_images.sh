@@ -4,7 +4,7 @@
 # Usage: build_images.sh [IMAGE...]  IMAGE in: extractor preprocessor trainer mlflow airflow
 #   (default: all; airflow only where apache/airflow can be pulled, else it is skipped with why).
 # Env: BASE_IMAGE (default python:3.11-slim-bookworm if pullable, else the local debootstrap base),
-#      FORCE=1 rebuilds even when the image was built from the same inputs, TAG (default 0.1.0).
+#      FORCE=1 rebuilds even when the image was built from the same inputs, TAG (default: the VERSION file).
 # An image is skipped when its label io.census-pipeline.inputs-sha256 equals the hash of its
 # Dockerfile, ignore file, context files and base image id, so re-runs take seconds.
 # Each image built or found up to date is recorded in bench/results/build_times.json (read by
@@ -14,7 +14,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "${root}"
-tag=${TAG:-0.1.0}
+tag=${TAG:-$(cat "${root}/VERSION")}
 images=("$@")
 [ ${#images[@]} -gt 0 ] || images=(extractor preprocessor trainer mlflow airflow)
 airflow_base=apache/airflow:3.3.2-python3.11
@@ -72,8 +72,8 @@ for image in "${images[@]}"; do
   ref=census-pipeline/${image}:${tag}
   case ${image} in
     extractor | preprocessor | trainer)
-      context=images; dockerfile=images/${image}/Dockerfile
-      hash=$(inputs_hash "${dockerfile}" "${base_id}" images/common "images/${image}")
+      context=.; dockerfile=images/${image}/Dockerfile
+      hash=$(inputs_hash "${dockerfile}" "${base_id}" images/common "images/${image}" datasets models)
       args=(--build-arg "BASE_IMAGE=${BASE_IMAGE}") ;;
     mlflow)
       context=images; dockerfile=images/mlflow/Dockerfile
@@ -85,7 +85,7 @@ for image in "${images[@]}"; do
         status[${image}]="skipped (base not pullable)"; continue
       fi
       context=.; dockerfile=images/airflow/Dockerfile
-      hash=$(inputs_hash "${dockerfile}" "$(docker image inspect -f '{{.Id}}' "${airflow_base}")" dags)
+      hash=$(inputs_hash "${dockerfile}" "$(docker image inspect -f '{{.Id}}' "${airflow_base}")" dags images/common datasets models)
       args=() ;;
     *) echo "build-images: ERROR unknown image '${image}' | fix: use extractor, preprocessor, trainer, mlflow or airflow" >&2; exit 2 ;;
   esac

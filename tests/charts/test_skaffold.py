@@ -128,9 +128,13 @@ def test_one_artifact_per_contract_image_each_with_its_own_context(configs):
     for image, artifact in artifacts.items():
         assert "context" in artifact, f"{image} has no explicit context"
         assert "docker" in artifact, f"{image} is not a Docker build"
-    for stage in STAGES:  # docs/contract.md: context images/, Dockerfile images/<stage>/Dockerfile
+    for (
+        stage
+    ) in STAGES:  # docs/contract.md: context the repository root, Dockerfile images/<stage>/Dockerfile
         artifact = artifacts[f"census-pipeline/{stage}"]
-        assert (artifact["context"], artifact["docker"]["dockerfile"]) == ("images", f"{stage}/Dockerfile")
+        assert (artifact["context"], artifact["docker"]["dockerfile"]) == (".", f"images/{stage}/Dockerfile")
+        # The stage images carry the dataset specs and the model catalogue.
+        assert {"datasets", "models", "images"} <= {p.name for p in (ROOT / artifact["context"]).iterdir()}
     mlflow = artifacts["census-pipeline/mlflow"]  # images/ too: it runs common/docker/slim-venv.sh
     assert (mlflow["context"], mlflow["docker"]["dockerfile"]) == ("images", "mlflow/Dockerfile")
     # The Airflow image bakes in dags/, so its context must contain dags/.

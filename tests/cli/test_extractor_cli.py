@@ -12,11 +12,19 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.helpers.census_data import MISSING_COUNTS, ROWS, read_raw
-from tests.helpers.stages import CENSUS_CSV_GZ, CENSUS_TEST_CSV_GZ, assert_bad_input, run_stage
+from tests.helpers.stages import (
+    CENSUS_CSV_GZ,
+    CENSUS_TEST_CSV_GZ,
+    PENGUINS_CSV,
+    PROJECT_VERSION,
+    assert_bad_input,
+    run_stage,
+)
 
 KEYS = {
     "stage",
     "version",
+    "dataset",
     "source",
     "raw_uri",
     "rows",
@@ -40,7 +48,8 @@ def extract(source: str | Path, output: Path, xcom_dir: Path, *extra: str):
 
 def test_census_csv_to_parquet(raw_census: dict[str, Any]) -> None:
     assert set(raw_census) == KEYS
-    assert raw_census["stage"] == "extract" and raw_census["version"] == "0.1.0"
+    assert raw_census["stage"] == "extract" and raw_census["version"] == PROJECT_VERSION
+    assert raw_census["dataset"] == "census"
     assert raw_census["source"] == f"file://{CENSUS_CSV_GZ}"
     assert raw_census["rows"] == ROWS and raw_census["columns"] == COLUMNS
     assert raw_census["read_api"] == "file" and raw_census["cached"] is False
@@ -130,7 +139,7 @@ BAD_SOURCES = {
     "extra-column": (
         "census.csv",
         lambda p: _with_columns(extra="bonus").encode(),
-        ["outside the census contract", "bonus"],
+        ["outside the census spec", "bonus"],
     ),
     "wrong-type-csv": (
         "census.csv",
@@ -142,7 +151,7 @@ BAD_SOURCES = {
     "wrong-type-parquet": (
         "census.parquet",
         lambda p: _parquet(p, _census_table().set_column(12, "hours_per_week", pa.array([40.5] * 50))),
-        ["hours_per_week is double"],
+        ["hours_per_week is float (expected int)"],
     ),
     "not-census": ("other.csv", lambda p: b"id,name\n1,x\n", ["is not the census table"]),
     "corrupt-parquet": (
@@ -153,7 +162,7 @@ BAD_SOURCES = {
     "truncated-csv": (
         "census.csv",
         lambda p: "".join(CSV_LINES[:40]).encode()[:-30],
-        ["not a valid census CSV", "Expected 15 columns"],
+        ["not a valid CSV", "Expected 15 columns"],
     ),
     "short-row": (
         "census.csv",
@@ -163,7 +172,7 @@ BAD_SOURCES = {
     "gzip-corrupt": (
         "census.csv.gz",
         lambda p: CENSUS_CSV_GZ.read_bytes()[:5000],
-        ["not a valid census CSV"],
+        ["not a valid CSV"],
     ),
 }
 
@@ -214,6 +223,9 @@ def test_bad_source_is_one_error_line_and_no_output(
             ["--query", "not allowed with argument --source"],
         ),
         (["--query", "  "], ["--query is empty"]),
+        (["--dataset", "iris", "--source", str(CENSUS_CSV_GZ)], ["unknown dataset 'iris'", "penguins"]),
+        (["--dataset", "penguins"], ["'penguins' has no default_source", "--source", "data/penguins.csv"]),
+        (["--dataset", "penguins", "--source", str(CENSUS_CSV_GZ)], ["is not the penguins table"]),
         (["--source", str(CENSUS_CSV_GZ), "--output", "gs://x/"], ["--output", "invalid bucket name"]),
         (["--source", str(CENSUS_CSV_GZ), "--bogus"], ["unrecognized arguments: --bogus"]),
     ],
@@ -227,6 +239,9 @@ def test_bad_source_is_one_error_line_and_no_output(
         "bq-uri",
         "query+source",
         "empty-query",
+        "unknown-dataset",
+        "no-default-source",
+        "other-dataset",
         "bad-output",
         "unknown-option",
     ],
@@ -250,6 +265,25 @@ def test_output_equal_to_source_is_refused(
     copy.write_bytes(Path(raw_census["raw_uri"].removeprefix("file://")).read_bytes())
     run = extract(copy, copy, xcom_dir)
     assert_bad_input(run, "is the source itself")
+    # The same file by another path: a symlink and a hard link are compared as files.
+    (tmp_path / "link.parquet").symlink_to(copy)
+    os.link(copy, tmp_path / "hard.parquet")
+    for other in ("link.parquet", "hard.parquet"):
+        assert_bad_input(extract(copy, tmp_path / other, xcom_dir), "is the source itself")
+    assert copy.read_bytes() == Path(raw_census["raw_uri"].removeprefix("file://")).read_bytes()
+
+
+def test_penguins_extract_keeps_floats_and_nulls(tmp_path: Path, xcom_dir: Path) -> None:
+    run = run_stage(
+        "extractor",
+        ["--dataset", "penguins", "--source", str(PENGUINS_CSV), "--output", str(tmp_path / "p.parquet")],
+        xcom_dir=xcom_dir,
+    )
+    assert run.rc == 0, run.stderr
+    assert (run.xcom["dataset"], run.xcom["rows"], len(run.xcom["columns"])) == ("penguins", 344, 8)
+    table = pq.read_table(tmp_path / "p.parquet")
+    assert table.schema.field("bill_depth_mm").type == pa.float64()
+    assert table.column("body_mass_g").null_count == 2
 
 
 def test_help_documents_every_option() -> None:
@@ -259,5 +293,5 @@ def test_help_documents_every_option() -> None:
     text = subprocess.run(
         [sys.executable, "-m", "extractor", "--help"], capture_output=True, text=True, check=True
     ).stdout
-    for option in ("--source", "--query", "--output", "--project", "--force"):
+    for option in ("--dataset", "--source", "--query", "--output", "--project", "--force"):
         assert option in text

@@ -13,11 +13,19 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.helpers.census_data import read_raw
-from tests.helpers.stages import CENSUS_CSV_GZ, CENSUS_TEST_CSV_GZ, assert_bad_input, run_stage
+from tests.helpers.stages import (
+    CENSUS_CSV_GZ,
+    CENSUS_TEST_CSV_GZ,
+    PENGUINS_CSV,
+    ROOT,
+    assert_bad_input,
+    run_stage,
+)
 
 KEYS = {
     "stage",
     "version",
+    "dataset",
     "features_uri",
     "train_uri",
     "test_uri",
@@ -34,7 +42,11 @@ KEYS = {
     "timings",
 }
 MANIFEST_KEYS = {
+    "dataset",
     "target",
+    "target_labels",
+    "slice_by",
+    "cache_key",
     "features",
     "train_uri",
     "test_uri",
@@ -49,6 +61,31 @@ MANIFEST_KEYS = {
     "version",
 }
 CLEAN_ROWS = 32537  # 32,561 minus 24 duplicates
+# The census outputs before the dataset spec existed (git f4c83be, pyarrow of constraints/dev.txt):
+# the spec must reproduce them byte for byte.
+PINNED = {
+    "never_married": (
+        101,
+        "e31f0215decd1f259d7b6807126dcbabd432eb77b5d8d3085e11f4e2ab7138b3",
+        "b778e7579208f97746845bbb5eb9a94f4fd82b2866316e0ad02b42319b52e9f6",
+    ),
+    "income_over_50k": (
+        106,
+        "33f9f5f47ebcd8b767925f95636635c647f91a413c5dbde6ae5b38fd437922a4",
+        "dc2dbc00c61f4fa2ad42128c4db0de8a248cf652188df5004009249f75e4c7b1",
+    ),
+}
+PINNED_FEATURES_HEAD = ["age", "capital_gain", "capital_loss", "hours_per_week", "workclass_Federal_gov"]
+PINNED_FEATURES_TAIL = [
+    "income_bracket_le_50K",
+    "income_bracket_gt_50K",
+    "age_group_upto_25",
+    "age_group_26_35",
+    "age_group_36_45",
+    "age_group_46_55",
+    "age_group_56_65",
+    "age_group_over_65",
+]
 
 
 def local(uri: str) -> Path:
@@ -89,6 +126,71 @@ def test_result_manifest_and_split(features_census: dict[str, Any], raw_census: 
     rate = (y_train.sum() + y_test.sum()) / CLEAN_ROWS
     assert result["positive_rate"] == pytest.approx(rate, abs=1e-6)
     assert abs(y_train.mean() - rate) < 1e-3 and abs(y_test.mean() - rate) < 1e-3  # stratified
+
+
+@pytest.mark.parametrize("target", sorted(PINNED))
+def test_the_census_spec_reproduces_the_earlier_outputs_bit_for_bit(
+    target: str, tmp_path: Path, xcom_dir: Path, raw_census: dict[str, Any]
+) -> None:
+    run = preprocess(raw_census["raw_uri"], tmp_path / "features", xcom_dir, "--target", target)
+    assert run.rc == 0, run.stderr
+    n_features, train_sha256, test_sha256 = PINNED[target]
+    assert (run.xcom["n_features"], run.xcom["train_sha256"], run.xcom["test_sha256"]) == PINNED[target]
+    assert sha256(local(run.xcom["test_uri"])) == test_sha256
+    features = json.loads(local(run.xcom["features_uri"]).read_text())["features"]
+    if target == "never_married":
+        assert features[:5] == PINNED_FEATURES_HEAD and features[-8:] == PINNED_FEATURES_TAIL
+    assert len(features) == n_features and sha256(local(run.xcom["train_uri"])) == train_sha256
+
+
+def test_penguins_run_through_the_same_stages_with_only_their_spec(tmp_path: Path, xcom_dir: Path) -> None:
+    raw = run_stage(
+        "extractor",
+        ["--dataset", "penguins", "--source", str(PENGUINS_CSV), "--output", str(tmp_path / "raw.parquet")],
+        xcom_dir=xcom_dir,
+    )
+    assert raw.rc == 0, raw.stderr
+    assert raw.xcom["dataset"] == "penguins" and raw.xcom["rows"] == 344
+    run = preprocess(raw.xcom["raw_uri"], tmp_path / "features", xcom_dir, "--dataset", "penguins")
+    assert run.rc == 0, run.stderr
+    manifest = json.loads(local(run.xcom["features_uri"]).read_text())
+    assert (manifest["dataset"], manifest["target"], manifest["slice_by"]) == ("penguins", "male", ["island"])
+    assert manifest["target_labels"] == ["female", "male"]
+    assert run.xcom["rows_train"] + run.xcom["rows_test"] == 333  # 11 birds without a recorded sex
+    assert not any(f.startswith("sex_") for f in manifest["features"])  # the target's column
+    census = preprocess(raw.xcom["raw_uri"], tmp_path / "wrong", xcom_dir)  # default --dataset census
+    assert_bad_input(census, "is not the census table", "--dataset")
+
+
+def test_a_changed_spec_or_stage_code_is_never_served_from_the_cache(
+    tmp_path: Path, xcom_dir: Path, raw_census: dict[str, Any]
+) -> None:
+    """The cache key hashes the spec and the preprocessor's code: editing either rebuilds."""
+    import shutil
+
+    prefix = tmp_path / "features"
+    assert preprocess(raw_census["raw_uri"], prefix, xcom_dir).rc == 0
+    spec = tmp_path / "census.yaml"
+    spec.write_text((ROOT / "datasets" / "census.yaml").read_text().replace("people aged 17-90", "adults"))
+    respecced = preprocess(raw_census["raw_uri"], prefix, xcom_dir, "--dataset", str(spec))
+    assert respecced.rc == 0 and respecced.xcom["cached"] is False, respecced.stderr
+    assert respecced.xcom["train_sha256"] == PINNED["never_married"][1]  # same bytes, rebuilt
+    # The same package with one edited module, first on the path (as a rebuilt image would have it).
+    code = tmp_path / "code"
+    shutil.copytree(ROOT / "images" / "preprocessor" / "src" / "preprocessor", code / "preprocessor")
+    features_py = code / "preprocessor" / "features.py"
+    features_py.write_text(features_py.read_text() + "\n# an edit\n")
+    assert (
+        preprocess(raw_census["raw_uri"], prefix, xcom_dir).xcom["cached"] is False
+    )  # the shipped spec again
+    assert preprocess(raw_census["raw_uri"], prefix, xcom_dir).xcom["cached"] is True
+    edited = run_stage(
+        "preprocessor",
+        ["--input", raw_census["raw_uri"], "--output-prefix", str(prefix)],
+        xcom_dir=xcom_dir,
+        env={"PYTHONPATH": str(code)},
+    )
+    assert edited.rc == 0 and edited.xcom["cached"] is False, edited.stderr
 
 
 def test_cache_force_and_new_parameters(
@@ -187,7 +289,19 @@ BAD_INPUTS = {
     ),
     "unknown-label": (
         lambda p: _raw_parquet(p, _set("income_bracket", " 50K+")),
-        ["income_bracket", "'50K+'"],
+        ["income_bracket", "'50K+'", "data contract"],
+    ),
+    "misspelt-target-label": (
+        lambda p: _raw_parquet(p, _set("marital_status", " never married")),
+        ["marital_status", "2000 row(s)", "'never married'"],
+    ),
+    "impossible-age": (
+        lambda p: _raw_parquet(p, lambda f: f.assign(age=[0, -4, 999, *f["age"][3:]])),
+        ["age: 3 row(s)", "[-4, 0, 999]"],
+    ),
+    "negative-hours": (
+        lambda p: _raw_parquet(p, lambda f: f.assign(hours_per_week=[-40, *f["hours_per_week"][1:]])),
+        ["hours_per_week: 1 row(s)", "[-40]"],
     ),
     "not-census": (
         lambda p: (pq.write_table(pa.table({"x": [1, 2]}), p), str(p))[1],
@@ -231,8 +345,10 @@ def test_bad_input_is_one_error_line_and_no_output(
     [
         (["--test-size", "1.5"], ["--test-size", "strictly between 0 and 1"]),
         (["--test-size", "abc"], ["not a number"]),
-        (["--target", "salary"], ["--target", "invalid choice"]),
+        (["--target", "salary"], ["no target 'salary'", "never_married"]),
+        (["--dataset", "iris"], ["unknown dataset 'iris'", "census", "penguins"]),
         (["--seed", "x"], ["--seed"]),
+        (["--seed", "-1"], ["--seed", "outside"]),
         (["--output-prefix", "s3://b/p"], ["unsupported scheme"]),
     ],
 )
@@ -265,5 +381,5 @@ def test_help_documents_every_option() -> None:
     text = subprocess.run(
         [sys.executable, "-m", "preprocessor", "--help"], capture_output=True, text=True, check=True
     ).stdout
-    for option in ("--input", "--output-prefix", "--target", "--test-size", "--seed", "--force"):
+    for option in ("--dataset", "--input", "--output-prefix", "--target", "--test-size", "--seed", "--force"):
         assert option in text

@@ -19,7 +19,11 @@ from tests.containers.kpo import ROOT, docker, image_ref
 
 IMAGES_DIR = ROOT / "images"
 STAGES = ("extractor", "preprocessor", "trainer")
-SLIM_VENV = "common/docker/slim-venv.sh"  # relative to the images/ context
+SLIM_VENV = "images/common/docker/slim-venv.sh"  # relative to the repository root
+# The stage and Airflow images build from the repository root; MLflow from images/ (it needs only
+# the slimming script and its own pins).
+CONTEXT = {**dict.fromkeys((*STAGES, "airflow"), ROOT), "mlflow": IMAGES_DIR}
+CONFIG_COPIES = ["datasets /opt/pipeline/datasets", "models /opt/pipeline/models"]
 DOCKERFILES = sorted(IMAGES_DIR.glob("*/Dockerfile"))
 AIRFLOW_BASE = "apache/airflow:3.3.2-python3.11"
 CNCF_PROVIDER = "apache-airflow-providers-cncf-kubernetes==10.25.0"
@@ -90,9 +94,11 @@ def test_stage_dockerfile_rules(stage: str) -> None:
     assert "--no-cache-dir" in builder and "/build/slim-venv.sh /opt/venv" in builder
     final = final_stage(dockerfile)
     assert ("COPY", "--from=builder /opt/venv /opt/venv") in final
-    assert [a for op, a in final if op == "COPY"] == ["--from=builder /opt/venv /opt/venv"], (
-        "final copies the venv only"
+    assert [a for op, a in final if op == "COPY"] == ["--from=builder /opt/venv /opt/venv", *CONFIG_COPIES], (
+        "final copies the venv and the configuration only"
     )
+    ignore = (IMAGES_DIR / stage / "Dockerfile.dockerignore").read_text().split()
+    assert "!datasets/*.yaml" in ignore and "!models/*.yaml" in ignore, "the ignore file must send the config"
     assert ("USER", "10001:10001") in final
     entry = [json.loads(a) for op, a in final if op == "ENTRYPOINT"]
     assert entry == [["python", "-m", stage]], "exec-form ENTRYPOINT of the stage CLI"
@@ -104,6 +110,7 @@ def test_stage_dockerfile_rules(stage: str) -> None:
         "MPLCONFIGDIR=/tmp/matplotlib",
         "HOME=/tmp",
         "XCOM_DIR=/airflow/xcom",
+        "PIPELINE_CONFIG_DIR=/opt/pipeline",
     ):
         assert wanted in env
     labels = " ".join(a for op, a in final if op == "LABEL")
@@ -116,15 +123,16 @@ def test_builder_slims_the_venv_with_the_shared_script(image: str) -> None:
     """One slimming script for every Python image, run after the dependency layer."""
     steps = instructions(IMAGES_DIR / image / "Dockerfile")
     builder = steps[: steps.index(("FROM", "${BASE_IMAGE}"))]
-    copy = ("COPY", f"{SLIM_VENV} /build/slim-venv.sh")
+    script_path = Path(SLIM_VENV).relative_to(CONTEXT[image].relative_to(ROOT)).as_posix()
+    copy = ("COPY", f"{script_path} /build/slim-venv.sh")
     assert copy in builder
     pins = f"/build/{image}/constraints.txt"
     deps = next(i for i, (op, a) in enumerate(builder) if op == "RUN" and pins in a)
     assert builder.index(copy) > deps, "the script comes after the dependency layer (edits keep it cached)"
     assert any(op == "RUN" and "/build/slim-venv.sh /opt/venv" in a for op, a in builder)
     ignore = (IMAGES_DIR / image / "Dockerfile.dockerignore").read_text().split()
-    assert f"!{SLIM_VENV}" in ignore, "the ignore file must send the script"
-    script = (IMAGES_DIR / SLIM_VENV).read_text()
+    assert f"!{script_path}" in ignore, "the ignore file must send the script"
+    script = (ROOT / SLIM_VENV).read_text()
     assert "set -euo pipefail" in script and "compileall" in script
 
 
@@ -141,6 +149,9 @@ def test_airflow_dockerfile_rules() -> None:
     runs = " ".join(a for op, a in steps if op == "RUN")
     assert CNCF_PROVIDER in runs and '"apache-airflow==3.3.2"' in runs, "pin the provider and Airflow itself"
     assert ("COPY", "dags/ /opt/airflow/dags/") in steps
+    # The DAGs import pipeline_common (wiring, specs, catalogue) and read the configuration.
+    assert any(op == "RUN" and "--no-deps /tmp/build/common" in a for op, a in steps)
+    assert ("ENV", "PIPELINE_CONFIG_DIR=/opt/airflow/pipeline") in steps
     users = [a for op, a in steps if op == "USER"]
     assert users and users[-1].split(":")[0].isdigit() and users[-1].split(":")[0] != "0", (
         "numeric non-root USER"
@@ -150,9 +161,16 @@ def test_airflow_dockerfile_rules() -> None:
     assert "apache-airflow==3.3.2" in pins and CNCF_PROVIDER in pins
 
 
-def test_airflow_ignore_file_sends_only_dags() -> None:
+def test_airflow_ignore_file_sends_only_dags_the_shared_package_and_the_config() -> None:
     rules = (IMAGES_DIR / "airflow" / "Dockerfile.dockerignore").read_text().split()
-    assert "!dags" in rules and not any(r.startswith("!") and r != "!dags" for r in rules)
+    sent = {r for r in rules if r.startswith("!")}
+    assert sent == {
+        "!dags",
+        "!images/common/pyproject.toml",
+        "!images/common/src",
+        "!datasets/*.yaml",
+        "!models/*.yaml",
+    }
 
 
 def _pullable(image: str) -> bool:

@@ -21,6 +21,7 @@ DATA = ROOT / "data"
 CENSUS_CSV_GZ = DATA / "census_adult_income.csv.gz"
 CENSUS_TEST_CSV_GZ = DATA / "census_adult_income_test.csv.gz"
 PENGUINS_CSV = DATA / "penguins.csv"
+PROJECT_VERSION = (ROOT / "VERSION").read_text().strip()
 
 
 @dataclass

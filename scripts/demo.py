@@ -63,9 +63,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument(
         "--store",
-        choices=("local", "services"),
         default="local",
         help="local: sqlite + files; services: `make services` (default: local)",
+    )
+    p.add_argument(
+        "--services-env",
+        type=Path,
+        default=SERVICES_ENV,
+        help="with --store services: the env file `make services` wrote (default: .services/env.sh)",
     )
     p.add_argument("--dataset", default="census", help="dataset spec of datasets/ (default: census)")
     p.add_argument("--target", default="", help="the spec's target (default: its default_target)")
@@ -158,19 +163,17 @@ def _default_source(spec: Any, store: str, env: dict[str, str]) -> str:
     return str(ROOT / spec.local_source) if spec.local_source else ""
 
 
-def services_env() -> dict[str, str]:
-    if not SERVICES_ENV.is_file():
-        raise DemoError(
-            f"{SERVICES_ENV.relative_to(ROOT)} not found: start `make services` in another terminal first"
-        )
+def services_env(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        raise DemoError(f"{path} not found: start `make services` in another terminal first")
     env = {}
-    for line in SERVICES_ENV.read_text().splitlines():
+    for line in path.read_text().splitlines():
         line = line.strip()
         if line.startswith("export ") and "=" in line:
             key, _, value = line[len("export ") :].partition("=")
             env[key.strip()] = shlex.split(value)[0] if value.strip() else ""
     if not env.get("MLFLOW_TRACKING_URI"):
-        raise DemoError(f"{SERVICES_ENV} sets no MLFLOW_TRACKING_URI; restart `make services`")
+        raise DemoError(f"{path} sets no MLFLOW_TRACKING_URI; restart `make services`")
     return env
 
 
@@ -242,7 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     started = time.monotonic()
     try:
-        env = services_env() if args.store == "services" else {}
+        if args.store not in ("local", "services"):
+            raise _bad("store", f"unknown store {args.store!r}", "use local or services")
+        env = services_env(args.services_env) if args.store == "services" else {}
         run = plan(args, env)
         if args.store == "services":
             prefix = f"gs://{DATA_BUCKET}/runs/demo/{run.dataset}/{stamp}"

@@ -75,7 +75,11 @@ def main(argv: list[str] | None = None) -> int:
         started.append(mlflow)
         print(f"[services] MLflow {mlflow.url}: artifacts in {mlflow.artifacts_destination}", flush=True)
 
-        exports = servers.export_lines(servers.stage_env(gcs, bq, mlflow))
+        # The stages' environment, plus the census table's name: `make demo STORE=services` reads
+        # census from it (the README's "BigQuery -> gs:// -> MLflow").
+        exports = servers.export_lines(
+            {**servers.stage_env(gcs, bq, mlflow), "CENSUS_BIGQUERY_TABLE": bq.census_table}
+        )
         env_file = args.state_dir / "env.sh"
         env_file.write_text(exports + "\n")
         print(f"\n# Point the stages at these servers (also in {env_file.relative_to(ROOT)}):\n{exports}\n")

@@ -98,3 +98,53 @@ def test_local_pipeline_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert second["champion_roc_auc"] == pytest.approx(promote["roc_auc"], abs=1e-6)
     # Same data, same seeds: the candidate ties the champion, and a tie keeps the champion.
     assert second["promoted"] is False and "does not beat" in second["reason"]
+
+
+def test_the_penguins_dataset_runs_to_its_own_champion(tmp_path: Path) -> None:
+    """`make demo DATASET=penguins`: the same stages, only its spec, its own registered model."""
+    env = {k: v for k, v in os.environ.items() if k not in AIRFLOW_ENV and k != "MLFLOW_TRACKING_URI"}
+    workdir = tmp_path / "demo"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "demo.py"), "--workdir", str(workdir), "--dataset", "penguins"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    summary = json.loads((workdir / "summary.json").read_text())
+    assert (summary["dataset"], summary["target"], summary["experiment"]) == ("penguins", "male", "penguins-demo")
+    assert summary["extract"]["rows"] == 344 and summary["preprocess"]["rows_test"] == 67
+    assert summary["champion"]["model_name"] == "penguins-male" and summary["promote"]["promoted"] is True
+    client = MlflowClient(summary["tracking_uri"])
+    champion = client.get_model_version_by_alias("penguins-male", "champion")
+    assert champion.run_id == summary["promote"]["run_id"]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "words"),
+    [
+        ("DATASET", "iris", ["DATASET (--dataset): unknown dataset 'iris'", "penguins"]),
+        ("TARGET", "married", ["TARGET (--target): dataset 'census' has no target 'married'"]),
+        ("DEMO_MODELS", "lgbm,xgb", ["DEMO_MODELS (--models): unknown model(s) ['xgb']", "hgb"]),
+        ("DEMO_GRID", "huge", ["DEMO_GRID (--grid)", "neither a grid of model 'lgbm'"]),
+        ("DEMO_SEARCH", "random", ["DEMO_SEARCH (--search): unknown search 'random'"]),
+        ("DEMO_SOURCE", "/nowhere/census.csv", ["DEMO_SOURCE (--source): /nowhere/census.csv does not exist"]),
+        ("STORE", "cloud", ["STORE (--store): unknown store 'cloud'"]),
+    ],
+)
+def test_make_demo_checks_every_variable_before_any_stage(variable: str, value: str, words: list[str]) -> None:
+    proc = subprocess.run(
+        ["make", "--no-print-directory", "-s", "demo", f"{variable}={value}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode != 0
+    output = proc.stdout + proc.stderr
+    for word in words:
+        assert word in output, output[-2000:]
+    assert "--- extract" not in output, "a stage ran before the variables were checked"

@@ -17,14 +17,15 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from pipeline_common import wiring
 
 from tests.fixtures import servers
 from tests.fixtures.servers import BigQueryEmulator, GcsEmulator, MlflowServer
-from tests.helpers.stages import StageRun, run_stage
+from tests.helpers.stages import PROJECT_VERSION, StageRun, run_stage
 
 MODELS = ("lgbm", "logreg")
 EXPERIMENT = "census-income"
-MODEL_NAME = "census-never-married"
+MODEL_NAME = wiring.registered_model_name("census", "never_married")
 DAG_ID = "census_pipeline"
 PLOTS = {"roc_curve.png", "precision_recall_curve.png", "confusion_matrix.png", "feature_importance.png"}
 METRICS = ("roc_auc", "pr_auc", "log_loss", "accuracy", "f1")
@@ -44,7 +45,7 @@ def _pod_env(stage_env: dict[str, str], run_id: str, task_id: str, image: str) -
     """What the DAG gives a stage pod: the service endpoints plus the lineage variables."""
     return {
         **stage_env,
-        "STAGE_IMAGE": f"census-pipeline/{image}:0.1.0",
+        "STAGE_IMAGE": f"census-pipeline/{image}:{PROJECT_VERSION}",
         "AIRFLOW_CTX_DAG_ID": DAG_ID,
         "AIRFLOW_CTX_DAG_RUN_ID": run_id,
         "AIRFLOW_CTX_TASK_ID": task_id,
@@ -72,16 +73,19 @@ def pipeline(
     prefix = f"gs://{servers.DATA_BUCKET}/runs/{DAG_ID}/{run_id}"
     extract = _run(
         "extractor",
-        [
-            "--source", f"bigquery://{bigquery_emulator.census_table}",
-            "--output", f"{prefix}/extract/census.parquet",
-        ],
+        wiring.extract_args(
+            dataset="census",
+            source=f"bigquery://{bigquery_emulator.census_table}",
+            output=wiring.extract_output(prefix, "census"),
+        ),
         _pod_env(stage_env, run_id, "extract", "extractor"),
         tmp_path_factory,
-    )  # fmt: skip
+    )
     preprocess = _run(
         "preprocessor",
-        ["--input", extract["raw_uri"], "--output-prefix", f"{prefix}/preprocess"],
+        wiring.preprocess_args(
+            dataset="census", input_uri=extract["raw_uri"], output_prefix=wiring.preprocess_prefix(prefix)
+        ),
         _pod_env(stage_env, run_id, "preprocess", "preprocessor"),
         tmp_path_factory,
     )
@@ -89,22 +93,20 @@ def pipeline(
     for model in MODELS:
         fits[model] = _run(
             "trainer",
-            [
-                "fit", "--model", model, "--features-uri", preprocess["features_uri"],
-                "--experiment", EXPERIMENT, "--grid", "demo",
-            ],
+            wiring.fit_args(
+                model=model, features_uri=preprocess["features_uri"], experiment=EXPERIMENT, grid="demo"
+            ),
             _pod_env(stage_env, run_id, f"fit_{model}", "trainer"),
             tmp_path_factory,
-        )  # fmt: skip
+        )
     promote = _run(
         "trainer",
-        [
-            "promote", "--experiment", EXPERIMENT, "--model-name", MODEL_NAME,
-            "--candidates", json.dumps(list(fits.values())),
-        ],
+        wiring.promote_args(
+            experiment=EXPERIMENT, model_name=MODEL_NAME, candidates=json.dumps(list(fits.values()))
+        ),
         _pod_env(stage_env, run_id, "promote", "trainer"),
         tmp_path_factory,
-    )  # fmt: skip
+    )
     return Pipeline(prefix, run_id, extract, preprocess, fits, promote)
 
 
@@ -185,7 +187,7 @@ def test_one_mlflow_run_per_model_with_metrics_params_and_lineage(
         assert run.data.params["grid"] == "demo"
         assert {f"best.{k}" for k in fit["best_params"]} <= set(run.data.params)
         tags = run.data.tags
-        assert tags["stage_image"] == "census-pipeline/trainer:0.1.0"
+        assert tags["stage_image"] == f"census-pipeline/trainer:{PROJECT_VERSION}"
         assert tags["airflow.dag_id"] == DAG_ID
         assert tags["airflow.task_id"] == f"fit_{model}"
         assert tags["census.features_uri"] == pipeline.preprocess["features_uri"]
@@ -236,15 +238,7 @@ def test_a_worse_candidate_keeps_the_champion(
     assert worse["run_id"] != pipeline.promote["run_id"]
     second = _run(
         "trainer",
-        [
-            "promote",
-            "--experiment",
-            EXPERIMENT,
-            "--model-name",
-            MODEL_NAME,
-            "--candidates",
-            json.dumps([worse]),
-        ],
+        wiring.promote_args(experiment=EXPERIMENT, model_name=MODEL_NAME, candidates=json.dumps([worse])),
         _pod_env(stage_env, pipeline.run_id, "promote_again", "trainer"),
         tmp_path_factory,
     )
@@ -272,12 +266,11 @@ def test_rest_fallback_extracts_the_same_rows(
     }
     run = run_stage(
         "extractor",
-        [
-            "--source",
-            f"bigquery://{bigquery_emulator.census_table}",
-            "--output",
-            f"{pipeline.prefix}_rest/census.parquet",
-        ],
+        wiring.extract_args(
+            dataset="census",
+            source=f"bigquery://{bigquery_emulator.census_table}",
+            output=wiring.extract_output(f"{pipeline.prefix}_rest", "census"),
+        ),
         xcom_dir=tmp_path_factory.mktemp("xcom"),
         env=env,
         timeout=600,

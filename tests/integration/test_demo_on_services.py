@@ -1,0 +1,49 @@
+"""`make demo STORE=services` reads census from the BigQuery emulator, as the README says
+("BigQuery -> gs:// -> MLflow"), with the env file `make services` writes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.fixtures import servers
+from tests.fixtures.servers import BigQueryEmulator
+from tests.helpers.stages import ROOT
+
+
+def test_demo_with_the_services_reads_the_bigquery_table(
+    stage_env: dict[str, str], bigquery_emulator: BigQueryEmulator, tmp_path: Path
+) -> None:
+    env_file = tmp_path / "env.sh"
+    # What scripts/services.py writes: the stages' environment and the census table's name.
+    env_file.write_text(
+        servers.export_lines({**stage_env, "CENSUS_BIGQUERY_TABLE": bigquery_emulator.census_table}) + "\n"
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "demo.py"),
+            "--store",
+            "services",
+            "--services-env",
+            str(env_file),
+            "--workdir",
+            str(tmp_path / "demo"),
+            "--models",
+            "logreg",
+            "--experiment",
+            "demo-on-services",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
+    assert summary["source"] == f"bigquery://{bigquery_emulator.census_table}"
+    assert summary["extract"]["read_api"] == "bigquery-storage" and summary["extract"]["rows"] == 32561
+    assert summary["extract"]["raw_uri"].startswith(f"gs://{servers.DATA_BUCKET}/runs/demo/census/")
+    assert summary["tracking_uri"] == stage_env["MLFLOW_TRACKING_URI"]

@@ -13,8 +13,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pipeline_common.census import INT_COLUMNS
-
 from bench.report import say
 from bench.stages import StageRun, run_stage
 
@@ -31,7 +29,9 @@ def scaled_files(raw, k: int, outdir: Path, seed: int = 55) -> dict:
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
+    from pipeline_common.dataset_spec import load
 
+    int_columns = load("census").kind_columns("int")
     outdir.mkdir(parents=True, exist_ok=True)
     csv_path, pq_path = outdir / f"census_x{k}.csv", outdir / f"census_x{k}.parquet"
     n = len(raw) * k
@@ -43,7 +43,7 @@ def scaled_files(raw, k: int, outdir: Path, seed: int = 55) -> dict:
         csv_path.with_suffix(".csv.tmp").rename(csv_path)
         columns = {}
         for col in df.columns:
-            if col in INT_COLUMNS:
+            if col in int_columns:
                 columns[col] = pa.array(df[col].str.strip().astype("int64").to_numpy(), type=pa.int64())
             else:
                 columns[col] = pa.array(df[col].to_numpy(dtype=object), type=pa.string())

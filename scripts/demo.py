@@ -140,10 +140,13 @@ def plan(args: argparse.Namespace, env: dict[str, str]) -> Plan:
     source = args.source or _default_source(spec, args.store, env)
     if not source:
         raise _bad("source", f"dataset {spec.name!r} has no shipped copy", "give DEMO_SOURCE=URI")
-    if "://" not in source and not Path(source).exists():
-        raise _bad(
-            "source", f"{source} does not exist", "give an existing file or a gs:// or bigquery:// URI"
-        )
+    if "://" not in source:
+        # A path is the caller's: the stages run in the work directory.
+        if not Path(source).exists():
+            raise _bad(
+                "source", f"{source} does not exist", "give an existing file or a gs:// or bigquery:// URI"
+            )
+        source = str(Path(source).resolve())
     return Plan(
         dataset=spec.name,
         target=target.name,

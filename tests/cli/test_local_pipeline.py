@@ -105,7 +105,14 @@ def test_the_penguins_dataset_runs_to_its_own_champion(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in AIRFLOW_ENV and k != "MLFLOW_TRACKING_URI"}
     workdir = tmp_path / "demo"
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "demo.py"), "--workdir", str(workdir), "--dataset", "penguins"],
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "demo.py"),
+            "--workdir",
+            str(workdir),
+            "--dataset",
+            "penguins",
+        ],
         capture_output=True,
         text=True,
         env=env,
@@ -114,7 +121,11 @@ def test_the_penguins_dataset_runs_to_its_own_champion(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     summary = json.loads((workdir / "summary.json").read_text())
-    assert (summary["dataset"], summary["target"], summary["experiment"]) == ("penguins", "male", "penguins-demo")
+    assert (summary["dataset"], summary["target"], summary["experiment"]) == (
+        "penguins",
+        "male",
+        "penguins-demo",
+    )
     assert summary["extract"]["rows"] == 344 and summary["preprocess"]["rows_test"] == 67
     assert summary["champion"]["model_name"] == "penguins-male" and summary["promote"]["promoted"] is True
     client = MlflowClient(summary["tracking_uri"])
@@ -130,11 +141,17 @@ def test_the_penguins_dataset_runs_to_its_own_champion(tmp_path: Path) -> None:
         ("DEMO_MODELS", "lgbm,xgb", ["DEMO_MODELS (--models): unknown model(s) ['xgb']", "hgb"]),
         ("DEMO_GRID", "huge", ["DEMO_GRID (--grid)", "neither a grid of model 'lgbm'"]),
         ("DEMO_SEARCH", "random", ["DEMO_SEARCH (--search): unknown search 'random'"]),
-        ("DEMO_SOURCE", "/nowhere/census.csv", ["DEMO_SOURCE (--source): /nowhere/census.csv does not exist"]),
+        (
+            "DEMO_SOURCE",
+            "/nowhere/census.csv",
+            ["DEMO_SOURCE (--source): /nowhere/census.csv does not exist"],
+        ),
         ("STORE", "cloud", ["STORE (--store): unknown store 'cloud'"]),
     ],
 )
-def test_make_demo_checks_every_variable_before_any_stage(variable: str, value: str, words: list[str]) -> None:
+def test_make_demo_checks_every_variable_before_any_stage(
+    variable: str, value: str, words: list[str]
+) -> None:
     proc = subprocess.run(
         ["make", "--no-print-directory", "-s", "demo", f"{variable}={value}"],
         cwd=ROOT,

@@ -412,3 +412,33 @@ def test_a_champion_from_another_split_is_scored_on_the_candidates_holdout(
     assert r2["champion_roc_auc"] != logged
     assert abs(r2["champion_roc_auc"] - logged) < 0.02
     assert r2["promoted"] is (r2["roc_auc"] > r2["champion_roc_auc"])
+
+
+def test_a_catalogue_entry_missing_a_trusted_type_is_one_line_naming_it(
+    store: dict, features_census: dict, tmp_path: Path
+) -> None:
+    """A user's new model (models/forest.yaml) whose trusted_types lack what skops needs."""
+    import shutil
+
+    from tests.helpers.stages import ROOT
+
+    config = tmp_path / "config"
+    shutil.copytree(ROOT / "datasets", config / "datasets")
+    shutil.copytree(ROOT / "models", config / "models")
+    (config / "models" / "forest.yaml").write_text(
+        "name: forest\n"
+        "description: scikit-learn RandomForestClassifier\n"
+        "estimator: {class: sklearn.ensemble.RandomForestClassifier, params: {n_jobs: 1}}\n"
+        "grids: {full: {n_estimators: [5]}, demo: {n_estimators: [5]}}\n"
+    )
+    run = fit(
+        store,
+        features_census,
+        tmp_path / "xcom",
+        "forest-untrusted",
+        "--grid",
+        "demo",
+        model="forest",
+        env={"PIPELINE_CONFIG_DIR": str(config)},
+    )
+    assert_bad_input(run, "model forest needs skops to trust", "sklearn.tree._tree.Tree", "trusted_types in")

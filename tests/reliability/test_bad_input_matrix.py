@@ -74,7 +74,7 @@ CASES: dict[str, Case] = {
         lambda: {"census.parquet": bad.without("occupation")},
     ),
     "extract-extra-column": Case(
-        "extractor", ("--source", "@IN@/census.parquet", *EXTRACT), ("outside the census contract", "bonus"),
+        "extractor", ("--source", "@IN@/census.parquet", *EXTRACT), ("outside the census spec", "bonus"),
         lambda: {"census.parquet": bad.with_extra("bonus")},
     ),
     "extract-wrong-type": Case(
@@ -90,7 +90,7 @@ CASES: dict[str, Case] = {
         lambda: {"census.parquet": bad.corrupt_parquet()},
     ),
     "extract-truncated-csv": Case(
-        "extractor", ("--source", "@IN@/census.csv.gz", *EXTRACT), ("not a valid census CSV",),
+        "extractor", ("--source", "@IN@/census.csv.gz", *EXTRACT), ("not a valid CSV",),
         lambda: {"census.csv.gz": bad.truncated_csv_gz()},
     ),
     "extract-malformed-uri": Case(
@@ -123,7 +123,7 @@ CASES: dict[str, Case] = {
         lambda: {"raw.parquet": bad.replaced("income_bracket", " 50K+")},
     ),
     "preprocess-wrong-type": Case(
-        "preprocessor", ("--input", "@IN@/raw.parquet", *PREPROCESS), ("hours_per_week is double",),
+        "preprocessor", ("--input", "@IN@/raw.parquet", *PREPROCESS), ("hours_per_week is float",),
         lambda: {"raw.parquet": bad.replaced("hours_per_week", 40.5, "float64")},
     ),
     "preprocess-empty-table": Case(
@@ -156,7 +156,7 @@ CASES: dict[str, Case] = {
     ),
     "fit-grid-unknown-name": Case(
         "trainer", (*FIT[:-1], "huge", "--model", "lgbm", "--features-uri", "@IN@/features.json"),
-        ("neither a built-in grid",), GOOD_FEATURES,
+        ("neither a grid of model",), GOOD_FEATURES,
     ),
     "fit-cv-too-small": Case(
         "trainer", (*FIT, "--cv", "1", "--model", "lgbm", "--features-uri", "@IN@/features.json"),

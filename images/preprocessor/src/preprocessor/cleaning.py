@@ -1,8 +1,8 @@
 """Cleaning of a raw table by its dataset spec, step by step (for the census: the original example's
 behaviour, done right).
 
-1. Rows missing a value that the spec does not let be missing (a NULL, or one of its
-   `missing_tokens`) are dropped, and so is every row whose target is missing; duplicate rows are
+1. Rows missing a value that the spec does not let be missing (a NULL, an empty text or one of
+   its `missing_tokens`) are dropped, and so is every row whose target is missing; duplicate rows are
    dropped. The rows kept come out in an order given by their values, not by the source's order.
 2. The `drop` columns go; strings are stripped (' State-gov' -> 'State-gov'); a missing value of a
    `missing: category` column becomes the spec's unknown category; `aliases` are applied.
@@ -78,9 +78,10 @@ def _take_consuming(df: pd.DataFrame, rows: np.ndarray, skip: list[str]) -> pd.D
 
 
 def _is_missing(values: pd.Series, tokens: tuple[str, ...]) -> pd.Series:
+    """NULL, or (text, after stripping) empty or one of the spec's missing tokens."""
     missing = values.isna()
-    if tokens and pd.api.types.is_string_dtype(values.dtype):
-        missing |= values.isin(tokens)
+    if pd.api.types.is_string_dtype(values.dtype):
+        missing |= values.isin(["", *tokens])
     return missing
 
 

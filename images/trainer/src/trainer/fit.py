@@ -12,6 +12,7 @@ import importlib
 import json
 import logging
 import os
+import re
 import tempfile
 import threading
 import time
@@ -103,6 +104,23 @@ def _trusted_local_load() -> Iterator[None]:
             os.environ.pop("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", None)
         else:
             os.environ["MLFLOW_ALLOW_PICKLE_DESERIALIZATION"] = saved
+
+
+@contextlib.contextmanager
+def _untrusted_types_named(spec: models.ModelSpec) -> Iterator[None]:
+    """A model whose catalogue entry misses a type skops needs: one line naming the types and the fix."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        yield
+    except MlflowException as exc:
+        found = re.search(r"Untrusted types found in the file: \[([^\]]*)\]", str(exc))
+        if not found:
+            raise
+        raise StageError(
+            f"model {spec.name} needs skops to trust {found.group(1)} to load it back",
+            f"review them and add them to trusted_types in {spec.entry.origin} (models/README.md)",
+        ) from exc
 
 
 def _reuse(client: Any, experiment_id: str, key: str, model: str) -> dict[str, Any] | None:
@@ -348,7 +366,7 @@ def _train_and_log(
     signature = infer_signature(example, model.predict_proba(example))
     import mlflow.sklearn
 
-    with _trusted_local_load():
+    with _trusted_local_load(), _untrusted_types_named(spec):
         info = mlflow.sklearn.log_model(
             sk_model=model,
             name="model",

@@ -15,16 +15,17 @@ import yaml
 
 from tests.charts.render import ROOT, helm_merge, validate_k8s
 from tests.helpers.pss import object_violations
+from tests.helpers.schemas import schema_path
 
-# The official chart's values.yaml and values.schema.json, kept next to the repository
-# (../shared/schemas, see its README).
-SCHEMAS = ROOT.parent / "shared" / "schemas"
-CHART_DEFAULTS = SCHEMAS / "airflow-chart-values.yaml"
-CHART_SCHEMA = SCHEMAS / "airflow-chart-values.schema.json"
 VALUES = ROOT / "helm" / "airflow" / "values.yaml"
 VALUES_KIND = ROOT / "helm" / "airflow" / "values-kind.yaml"
 CONTRACT = ROOT / "docs" / "contract.md"
 DEPLOYMENT_DOC = ROOT / "docs" / "deployment.md"
+
+
+def chart_defaults() -> Path:
+    """The official chart's values.yaml (pinned in schemas/schemas.lock; `make schemas` fetches it)."""
+    return schema_path("airflow-chart-values.yaml")
 
 
 @functools.cache
@@ -40,7 +41,7 @@ def _load(path: Path) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def validator() -> jsonschema.Draft7Validator:
-    schema = json.loads(CHART_SCHEMA.read_text(encoding="utf-8"))
+    schema = json.loads(schema_path("airflow-chart-values.schema.json").read_text(encoding="utf-8"))
     jsonschema.Draft7Validator.check_schema(schema)
     return jsonschema.Draft7Validator(schema)
 
@@ -51,7 +52,7 @@ def _errors(validator: jsonschema.Draft7Validator, values: dict[str, Any]) -> li
     The chart's schema leaves the root open (Helm would silently ignore `executer:`), so the
     top level is checked against the schema's property names here.
     """
-    merged = helm_merge(_load(CHART_DEFAULTS), values)
+    merged = helm_merge(_load(chart_defaults()), values)
     errors = [
         f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}"
         for e in validator.iter_errors(merged)
@@ -66,7 +67,7 @@ def _errors(validator: jsonschema.Draft7Validator, values: dict[str, Any]) -> li
 
 
 def _merged(*files: Path) -> dict[str, Any]:
-    merged = _load(CHART_DEFAULTS)
+    merged = _load(chart_defaults())
     for file in files:
         merged = helm_merge(merged, _load(file))
     return merged

@@ -18,6 +18,7 @@ import jsonschema
 import pytest
 import yaml
 
+from tests.helpers.schemas import schema_path
 from tests.helpers.skaffold_config import (
     ROOT,
     effective,
@@ -26,7 +27,6 @@ from tests.helpers.skaffold_config import (
     render_value_template,
 )
 
-SCHEMAS = ROOT.parent / "shared" / "schemas"
 # census-pipeline builds the images and applies k8s/; census-releases installs the Helm releases.
 BASE, MAIN = "census-pipeline", "census-releases"
 PROJECT_VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
@@ -40,9 +40,7 @@ GKE_REPO = "europe-docker.pkg.dev/proj/census"
 
 
 def _schema(name: str) -> dict[str, Any]:
-    path = SCHEMAS / name
-    assert path.is_file(), f"{path} missing: the shared schemas folder must sit beside the repository"
-    return json.loads(path.read_text())
+    return json.loads(schema_path(name).read_text())
 
 
 @pytest.fixture(scope="module")
@@ -332,7 +330,7 @@ def test_airflow_values_declare_the_image_variables_at_the_positions_skaffold_se
 def test_airflow_values_with_skaffold_overrides_match_the_chart_schema(configs, profile):
     config = effective(configs[MAIN], [profile])
     user = _helm_values(config, "airflow", profile)
-    defaults = yaml.safe_load((SCHEMAS / "airflow-chart-values.yaml").read_text())
+    defaults = yaml.safe_load(schema_path("airflow-chart-values.yaml").read_text())
     merged = _merge_maps(defaults, user)
     errors = [
         f"{list(e.path)}: {e.message[:200]}"

@@ -17,9 +17,9 @@ MACHINE_PATH = re.compile(r"(?<![\w.$-])/(?:work|home|Users)/[\w.-]+")
 
 
 def _tracked_text_files() -> list[Path]:
-    names = subprocess.run(
-        ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True
-    ).stdout.split(b"\0")
+    names = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout.split(
+        b"\0"
+    )
     files = []
     for name in filter(None, names):
         path = ROOT / name.decode()

@@ -54,11 +54,16 @@ def user_values(profile: str) -> dict[str, Any]:
     return merged
 
 
+def over_chart_defaults(user: dict[str, Any], chart_defaults: Path) -> dict[str, Any]:
+    """User values coalesced over the chart's default values.yaml, as Helm does."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    defaults = yaml.load(chart_defaults.read_text(encoding="utf-8"), Loader=loader)
+    return helm_merge(defaults, user)
+
+
 def merged_values(profile: str, chart_defaults: Path) -> dict[str, Any]:
-    defaults = yaml.load(
-        chart_defaults.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    )
-    return helm_merge(defaults, user_values(profile))
+    """Chart defaults + helm/airflow/values.yaml (+ values-kind.yaml on kind)."""
+    return over_chart_defaults(user_values(profile), chart_defaults)
 
 
 def _pod_security_context(component: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,33 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 DAGS_FOLDER = ROOT / "dags"
+KIND_MK = ROOT / "mk" / "kind.mk"
+
+
+def trigger_defaults() -> tuple[str, dict[str, Any]]:
+    """(DAG, CONF) that `make trigger` sends when given none, parsed from mk/kind.mk."""
+    import json
+    import re
+
+    text = KIND_MK.read_text()
+    dag = re.search(r"^DAG \?= (\S+)$", text, re.MULTILINE)
+    conf = re.search(r"^CONF \?= (.+)$", text, re.MULTILINE)
+    assert dag and conf, "mk/kind.mk defines no `DAG ?=` / `CONF ?=` default"
+    return dag.group(1), json.loads(conf.group(1))
+
+
+def in_cluster_stand_ins(env: dict[str, str], local: dict[str, str]) -> dict[str, str]:
+    """`env` with the in-cluster service URLs replaced by local stand-ins, and only those.
+
+    `local` maps each in-cluster URL (http://<svc>.<ns>.svc.cluster.local:<port>) to the URL of
+    the server standing in for it here; every other value is passed through untouched, and a
+    value naming an in-cluster service without a stand-in is an error.
+    """
+    out = {}
+    for key, value in env.items():
+        out[key] = local.get(value, value)
+        assert ".svc.cluster.local" not in out[key], f"{key}={value}: no local stand-in for it"
+    return out
 
 
 class LoadedDags:

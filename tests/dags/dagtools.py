@@ -11,19 +11,13 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 DAGS_FOLDER = ROOT / "dags"
-KIND_MK = ROOT / "mk" / "kind.mk"
 
 
 def trigger_defaults() -> tuple[str, dict[str, Any]]:
-    """(DAG, CONF) that `make trigger` sends when given none, parsed from mk/kind.mk."""
-    import json
-    import re
+    """(DAG, CONF) that `make trigger` sends when given none (tests/helpers/kind_make.py)."""
+    from tests.helpers.kind_make import trigger_defaults as parsed
 
-    text = KIND_MK.read_text()
-    dag = re.search(r"^DAG \?= (\S+)$", text, re.MULTILINE)
-    conf = re.search(r"^CONF \?= (.+)$", text, re.MULTILINE)
-    assert dag and conf, "mk/kind.mk defines no `DAG ?=` / `CONF ?=` default"
-    return dag.group(1), json.loads(conf.group(1))
+    return parsed()
 
 
 def in_cluster_stand_ins(env: dict[str, str], local: dict[str, str]) -> dict[str, str]:

@@ -447,7 +447,7 @@ def test_every_referenced_object_is_created_before_use(cluster: Cluster, profile
                     f"RoleBinding {binding['metadata']['name']}: ServiceAccount "
                     f"{subject['namespace']}/{subject['name']} is never created"
                 )
-    assert not problems, f"{profile}:\n" + "\n".join(problems)
+    assert not problems, f"{profile}:\n" + "\n".join(dict.fromkeys(problems))
     assert len(deployed.users) >= 10
 
 

@@ -185,9 +185,10 @@ def _job_pod(name: str, key: str, values: dict[str, Any], reads: ChartReads) -> 
     return pod
 
 
-def postgresql_pod(values: dict[str, Any]) -> dict[str, Any]:
+def postgresql_pod(values: dict[str, Any], reads: ChartReads | None = None) -> dict[str, Any]:
     """primary/statefulset.yaml of Bitnami postgresql 13.2.24, as far as Pod Security needs it."""
-    pg = values["postgresql"]
+    reads = reads or ChartReads.load()
+    pg = helm_merge(reads.data["subchart_reads"]["postgresql"]["defaults"], values["postgresql"])
     primary = pg.get("primary") or {}
     image = pg["image"]
     container: dict[str, Any] = {
@@ -246,7 +247,7 @@ def release_pods(values: dict[str, Any], reads: ChartReads | None = None) -> dic
     ):
         pods["create-user"] = _job_pod("create-user", "createUserJob", values, reads)
     if values["postgresql"]["enabled"]:
-        pods["postgresql"] = postgresql_pod(values)
+        pods["postgresql"] = postgresql_pod(values, reads)
     return pods
 
 

@@ -6,6 +6,7 @@ loudly on anything else, so a new kind of call cannot pass unnoticed:
     get secret NAME [--ignore-not-found] [-o name|json|jsonpath={.data.KEY}]
     create -f -                                   (stdin: YAML/JSON objects; AlreadyExists -> exit 1)
     create configmap NAME --from-file=KEY=PATH --dry-run=client -o yaml
+    create secret generic NAME --from-literal=KEY=VALUE...   (AlreadyExists -> exit 1)
     apply [--server-side] [--field-manager=M] -f FILE|-
     delete job NAME... [--ignore-not-found] [--wait=...] [--timeout=...]
     annotate --overwrite serviceaccount NAME KEY=VALUE
@@ -103,9 +104,9 @@ def parse(argv: list[str]) -> tuple[list[str], dict[str, str], set[str]]:
         arg = argv[i]
         if arg.startswith("--") and "=" in arg:
             key, value = arg.split("=", 1)
-            if key == "--from-file":
-                options.setdefault("--from-file", "")
-                options["--from-file"] += ("\0" if options["--from-file"] else "") + value
+            if key in ("--from-file", "--from-literal"):
+                options.setdefault(key, "")
+                options[key] += ("\0" if options[key] else "") + value
             else:
                 options[key] = value
         elif arg in with_value:
@@ -175,6 +176,20 @@ def main(argv: list[str]) -> int:
         if binary:
             cm["binaryData"] = binary
         print(yaml.safe_dump(cm))
+        return 0
+
+    if (
+        verb == "create"
+        and rest[:2] == ["secret", "generic"]
+        and len(rest) == 3
+        and "--dry-run" not in options
+    ):
+        if state.get("Secret", namespace, rest[2]) is not None:
+            die(f'secrets "{rest[2]}" already exists (AlreadyExists)')
+        literals = dict(item.split("=", 1) for item in options.get("--from-literal", "").split("\0") if item)
+        secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": rest[2]}, "stringData": literals}
+        state.put(normalise(secret, namespace))
+        print(f"secret/{rest[2]} created")
         return 0
 
     if verb == "create" and not rest and ("-f" in options or "--filename" in options):

@@ -80,17 +80,21 @@ class Cluster:
         return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-@pytest.fixture
-def cluster(tmp_path: Path) -> Cluster:
-    bin_dir = tmp_path / "bin"
+def _new_cluster(root: Path) -> Cluster:
+    bin_dir = root / "bin"
     fake_kubectl.install(bin_dir)
     env = {
         "PATH": f"{bin_dir}:/usr/bin:/bin",
-        "HOME": str(tmp_path),
-        "FAKE_KUBECTL_STATE": str(tmp_path / "state"),
+        "HOME": str(root),
+        "FAKE_KUBECTL_STATE": str(root / "state"),
         "SKAFFOLD_KUBE_CONTEXT": CONTEXT,
     }
-    return Cluster(tmp_path, env)
+    return Cluster(root, env)
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Cluster:
+    return _new_cluster(tmp_path)
 
 
 def _ensure(cluster: Cluster, **env: str) -> subprocess.CompletedProcess[str]:
@@ -415,9 +419,17 @@ def _references(pod: dict[str, Any]) -> list[tuple[str, str, str | None]]:
     return refs
 
 
-@pytest.mark.parametrize("profile", ["kind", "gke"])
-def test_every_referenced_object_is_created_before_use(cluster: Cluster, profile: str) -> None:
-    deployed = _deploy(cluster, profile)
+@pytest.fixture(scope="module", params=["kind", "gke"])
+def deployed(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[str, Deployed]:
+    """The whole deploy path of one profile, run once against a fresh stand-in cluster."""
+    profile = request.param
+    return profile, _deploy(_new_cluster(tmp_path_factory.mktemp(f"deploy-{profile}")), profile)
+
+
+def test_every_referenced_object_is_created_before_use(deployed: tuple[str, Deployed]) -> None:
+    profile, deployed = deployed
     problems = []
     for step, what, pod in deployed.users:
         namespace = pod["metadata"]["namespace"]
@@ -460,9 +472,8 @@ def _documented_external_images() -> dict[str, set[str]]:
     return {image: {p.strip() for p in profiles.split(",")} for image, profiles in rows}
 
 
-@pytest.mark.parametrize("profile", ["kind", "gke"])
-def test_every_image_is_built_by_skaffold_or_a_documented_pinned_pull(cluster: Cluster, profile: str) -> None:
-    deployed = _deploy(cluster, profile)
+def test_every_image_is_built_by_skaffold_or_a_documented_pinned_pull(deployed: tuple[str, Deployed]) -> None:
+    profile, deployed = deployed
     built = set(built_refs(profile).values())
     external = set()
     for _, what, pod in deployed.users:

@@ -28,11 +28,15 @@ from bench.stages import PY, ROOT, TAG, StageRun, docker_ok, image_exists, run_s
 
 PARTS = ("baseline", "pipeline", "exhaustive", "halving", "containers", "overhead", "scaling", "images")
 MODELS = ("lgbm", "logreg")
-DATA_CANDIDATES = (
-    ROOT / "data/census_adult_income.csv.gz",
-    Path("/work/shared/data/census_adult_income.csv"),
-)
+DATA_CANDIDATES = (ROOT / "data/census_adult_income.csv.gz",)  # shipped in the repository
 BUILD_TIMES = ROOT / "bench/results/build_times.json"
+
+
+def _display_path(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return path.name
 
 
 def _beat(label: str, cap: float | None):
@@ -446,7 +450,8 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {
         "environment": report.environment(ROOT),
         "options": {
-            "data": str(args.data),
+            # Relative to the repository when inside it: results never record a machine's paths.
+            "data": _display_path(args.data),
             "parts": sorted(parts),
             "models": models,
             "baseline_cap_s": args.baseline_cap,

@@ -2,7 +2,13 @@
 # chart's schema, k8s/ manifests — Kubernetes schema (strict), restricted PSS, least-privilege RBAC.
 # Needs no cluster: the helm CLI is used when on PATH, else helm-python-sdk (Helm's Go SDK in-process).
 
-.PHONY: test-charts helm-lint
+.PHONY: schemas test-charts helm-lint
+
+# The pinned public schemas (skaffold.yaml, the Airflow chart's values schema and defaults) the tier
+# validates against: downloaded at the commits schemas/schemas.lock names, sha256-checked, into
+# .cache/schemas/. The tier also accepts $SCHEMAS_DIR or ../shared/schemas (tests/helpers/schemas.py).
+schemas: ## Fetch the pinned chart/skaffold schemas into .cache/schemas (sha256-verified)
+	scripts/fetch_schemas.sh
 
 test-charts: venv ## Render and validate helm/mlflow, helm/airflow values and k8s/ (no cluster)
 	$(TIER) charts $(PY) -m pytest tests/charts -q

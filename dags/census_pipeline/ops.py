@@ -5,7 +5,8 @@ deployment changes comes from Airflow Variables through templates, so it can be 
 `AIRFLOW_VAR_<NAME>` and nothing is read at parse time:
 
     extractor_image, preprocessor_image, trainer_image, mlflow_tracking_uri, data_bucket,
-    pipeline_namespace, gcs_emulator_host (empty or unset on real GCS)
+    pipeline_namespace, gcs_emulator_host (empty or unset on real GCS), default_source (the source
+    of a run that leaves `source` empty), bigquery_project (BigQuery billing project; may be empty)
 
 Stages pass URIs, never data: each pod writes return.json, Airflow pushes it as the task's XCom and
 downstream `arguments=` pull it (`ti.xcom_pull(...)`). Outputs are keyed by DAG id and run id, never
@@ -28,6 +29,8 @@ from airflow.sdk import Param
 from airflow.sdk.exceptions import AirflowSkipException
 from kubernetes.client import models as k8s
 
+from census_pipeline.pod_lifecycle import PodLifecycleMixin
+
 # The one list of models the DAGs know; the trainer image must support each (trainer/models.py).
 MODELS: tuple[str, ...] = ("lgbm", "logreg")
 VERSION = "0.1.0"
@@ -49,6 +52,11 @@ NAMESPACE = var("pipeline_namespace", "ml-pipeline")
 MLFLOW_TRACKING_URI = var("mlflow_tracking_uri", "http://mlflow.mlflow.svc.cluster.local:5000")
 # Empty renders are dropped from the pod env (StagePodOperator), so on real GCS neither is set.
 GCS_EMULATOR_HOST = var("gcs_emulator_host", "")
+# The run's source: the `source` param, or when it is left empty the deployment's default
+# (Variable default_source: the seeded gs:// CSV on kind), else the public BigQuery table.
+SOURCE = f"{{{{ params.source or var.value.get('default_source', {DEFAULT_SOURCE!r}) }}}}"
+# Billing/quota project of BigQuery reads (GOOGLE_CLOUD_PROJECT of the extract pod; absent when empty).
+BIGQUERY_PROJECT = var("bigquery_project", "")
 GCSFS_HNS_OFF = "{{ 'false' if var.value.get('gcs_emulator_host', '') else '' }}"
 # gs://BUCKET/runs/<dag_id>/<run_id>: a retry of the same run reuses (and may cache on) its outputs.
 RUN_PREFIX = "gs://" + BUCKET + "/runs/{{ dag.dag_id }}/{{ run_id | path_safe }}"
@@ -77,7 +85,9 @@ class Stage:
     image_variable: str
     image_name: str
     cpu_request: str
-    cpu_limit: int  # whole CPUs, also exported as PIPELINE_CPUS (the stage's parallelism budget)
+    # Whole CPUs. The stage sizes its pools from min(this cgroup quota, the node's CPUs), so its
+    # budget never exceeds what the node has (PIPELINE_CPUS is left unset).
+    cpu_limit: int
     memory_request: str
     memory_limit: str
     timeout: timedelta
@@ -94,10 +104,12 @@ class Stage:
         )
 
 
+# Requests are sized so that the documented minimum kind node (docs/deployment.md, "Node size")
+# runs everything deployed there plus both trainers at once; limits let a stage use idle CPUs.
 STAGES: dict[str, Stage] = {
     "extract": Stage("extractor_image", "extractor", "500m", 1, "1Gi", "2Gi", timedelta(minutes=30), "2Gi"),
     "preprocess": Stage("preprocessor_image", "preprocessor", "500m", 1, "1Gi", "2Gi", timedelta(minutes=30)),
-    "train": Stage("trainer_image", "trainer", "1", 2, "2Gi", "4Gi", timedelta(hours=2)),
+    "train": Stage("trainer_image", "trainer", "250m", 2, "1Gi", "4Gi", timedelta(hours=2)),
     "promote": Stage("trainer_image", "trainer", "250m", 1, "512Mi", "1Gi", timedelta(minutes=15)),
 }
 
@@ -122,22 +134,27 @@ def container_security_context() -> k8s.V1SecurityContext:
     )
 
 
-# The xcom sidecar only sleeps until Airflow reads return.json; it still gets limits, as every
-# container does, unless the connection extra `xcom_sidecar_container_resources` sets its own.
+# The xcom sidecar only sleeps until Airflow reads return.json (the provider runs sh, sleep,
+# cat, test, kill, pgrep and id in it). Its one definition: these resources and
+# container_security_context(); the connection names only the image (docs/dags.md).
+XCOM_SIDECAR_REQUESTS = {"cpu": "5m", "memory": "16Mi"}
+XCOM_SIDECAR_LIMITS = {"cpu": "50m", "memory": "32Mi"}
+
+
 def xcom_sidecar_resources() -> k8s.V1ResourceRequirements:
-    return k8s.V1ResourceRequirements(
-        requests={"cpu": "10m", "memory": "16Mi"}, limits={"cpu": "50m", "memory": "32Mi"}
-    )
+    return k8s.V1ResourceRequirements(requests=dict(XCOM_SIDECAR_REQUESTS), limits=dict(XCOM_SIDECAR_LIMITS))
 
 
-class StagePodOperator(KubernetesPodOperator):
+class StagePodOperator(PodLifecycleMixin, KubernetesPodOperator):
     """A KubernetesPodOperator with two rendering rules the stage pods rely on.
 
     - An argument that renders to "" is dropped, so optional flags read
       `{{ '--force' if params.force_refresh else '' }}`.
     - An env var that renders to "" is dropped: the contract treats empty as unset, and on real GCS
       STORAGE_EMULATOR_HOST must be absent, not empty, for any client that checks presence only.
-    And one pod rule: the xcom sidecar gets requests and limits when the connection sets none.
+    One pod rule: the xcom sidecar always gets this module's resources (one definition; a
+    connection extra cannot replace them). And the pod lifecycle of pod_lifecycle.py: a pod whose
+    task ended never runs later, and exit code 2 (bad input) fails the task without retries.
     """
 
     def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
@@ -150,11 +167,7 @@ class StagePodOperator(KubernetesPodOperator):
     def build_pod_request_obj(self, context: Any = None, *, dry_run: bool = False) -> k8s.V1Pod:
         pod = super().build_pod_request_obj(context, dry_run=dry_run)
         for container in pod.spec.containers:
-            if container.name != PodDefaults.SIDECAR_CONTAINER_NAME:
-                continue
-            res = container.resources  # a dict when it comes from the connection extra
-            limits = res.get("limits") if isinstance(res, dict) else getattr(res, "limits", None)
-            if not limits:
+            if container.name == PodDefaults.SIDECAR_CONTAINER_NAME:
                 container.resources = xcom_sidecar_resources()
         return pod
 
@@ -172,7 +185,6 @@ def stage_operator(
     spec = STAGES[stage]
     env = {
         "STAGE_IMAGE": spec.image,
-        "PIPELINE_CPUS": str(spec.cpu_limit),
         "STORAGE_EMULATOR_HOST": GCS_EMULATOR_HOST,
         "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT": GCSFS_HNS_OFF,
         "AIRFLOW_CTX_DAG_ID": "{{ dag.dag_id }}",
@@ -207,8 +219,11 @@ def stage_operator(
         },  # KPO adds dag_id, task_id, run_id and try_number, made label-safe
         do_xcom_push=True,
         get_logs=True,
-        on_finish_action="delete_succeeded_pod",  # failed pods stay for `kubectl logs/describe`
+        # Failed pods stay for `kubectl logs/describe` (the newest per task); pod_lifecycle.py
+        # deletes every other pod whose task has ended, whatever its phase.
+        on_finish_action="delete_succeeded_pod",
         startup_timeout_seconds=600,  # first image pull on a fresh node
+        startup_check_interval_seconds=1,  # look for "Running" every second, not every 5 s
         execution_timeout=spec.timeout,
         active_deadline_seconds=timeout_s,  # the cluster stops the pod even if the worker is gone
         retries=2,
@@ -227,8 +242,9 @@ def extract_op() -> StagePodOperator:
     return stage_operator(
         "extract",
         "extract",
-        ["--source", "{{ params.source }}", "--output", f"{RUN_PREFIX}/extract/census.parquet", force_flag()],
-        doc_md="Reads `params.source` (BigQuery table or CSV/Parquet file) into one Parquet object.",
+        ["--source", SOURCE, "--output", f"{RUN_PREFIX}/extract/census.parquet", force_flag()],
+        extra_env={"GOOGLE_CLOUD_PROJECT": BIGQUERY_PROJECT},
+        doc_md="Reads `params.source` (or the deployment's default source) into one Parquet object.",
     )
 
 
@@ -323,11 +339,14 @@ def common_params() -> dict[str, Param]:
     """Run-time choices of both DAGs, validated by Airflow before any task starts."""
     return {
         "source": Param(
-            DEFAULT_SOURCE,
+            "",
             type="string",
-            pattern=r"^(bigquery://[A-Za-z0-9:._-]+\.[A-Za-z0-9_]+\.[A-Za-z0-9_$-]+|gs://[a-z0-9][a-z0-9._-]{1,221}/.+)$",
+            pattern=r"^(|bigquery://[A-Za-z0-9:._-]+\.[A-Za-z0-9_]+\.[A-Za-z0-9_$-]+|gs://[a-z0-9][a-z0-9._-]{1,221}/.+)$",
             title="Source",
-            description="bigquery://PROJECT.DATASET.TABLE, or a CSV/Parquet object gs://BUCKET/PATH.",
+            description=(
+                "bigquery://PROJECT.DATASET.TABLE, or a CSV/Parquet object gs://BUCKET/PATH. Empty: the "
+                f"deployment's default (Variable default_source; without it {DEFAULT_SOURCE})."
+            ),
         ),
         "grid": Param(
             "full",

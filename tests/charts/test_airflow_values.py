@@ -15,16 +15,17 @@ import yaml
 
 from tests.charts.render import ROOT, helm_merge, validate_k8s
 from tests.helpers.pss import object_violations
+from tests.helpers.schemas import schema_path
 
-# The official chart's values.yaml and values.schema.json, kept next to the repository
-# (../shared/schemas, see its README).
-SCHEMAS = ROOT.parent / "shared" / "schemas"
-CHART_DEFAULTS = SCHEMAS / "airflow-chart-values.yaml"
-CHART_SCHEMA = SCHEMAS / "airflow-chart-values.schema.json"
 VALUES = ROOT / "helm" / "airflow" / "values.yaml"
 VALUES_KIND = ROOT / "helm" / "airflow" / "values-kind.yaml"
 CONTRACT = ROOT / "docs" / "contract.md"
 DEPLOYMENT_DOC = ROOT / "docs" / "deployment.md"
+
+
+def chart_defaults() -> Path:
+    """The official chart's values.yaml (pinned in schemas/schemas.lock; `make schemas` fetches it)."""
+    return schema_path("airflow-chart-values.yaml")
 
 
 @functools.cache
@@ -40,7 +41,7 @@ def _load(path: Path) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def validator() -> jsonschema.Draft7Validator:
-    schema = json.loads(CHART_SCHEMA.read_text(encoding="utf-8"))
+    schema = json.loads(schema_path("airflow-chart-values.schema.json").read_text(encoding="utf-8"))
     jsonschema.Draft7Validator.check_schema(schema)
     return jsonschema.Draft7Validator(schema)
 
@@ -51,7 +52,7 @@ def _errors(validator: jsonschema.Draft7Validator, values: dict[str, Any]) -> li
     The chart's schema leaves the root open (Helm would silently ignore `executer:`), so the
     top level is checked against the schema's property names here.
     """
-    merged = helm_merge(_load(CHART_DEFAULTS), values)
+    merged = helm_merge(_load(chart_defaults()), values)
     errors = [
         f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}"
         for e in validator.iter_errors(merged)
@@ -66,7 +67,7 @@ def _errors(validator: jsonschema.Draft7Validator, values: dict[str, Any]) -> li
 
 
 def _merged(*files: Path) -> dict[str, Any]:
-    merged = _load(CHART_DEFAULTS)
+    merged = _load(chart_defaults())
     for file in files:
         merged = helm_merge(merged, _load(file))
     return merged
@@ -168,15 +169,38 @@ def test_every_contract_variable_is_set(files: tuple[Path, ...]) -> None:
     assert env["AIRFLOW_VAR_DATA_BUCKET"] == "census-pipeline-data"
 
 
-def test_kind_overlay_only_changes_the_emulator_host() -> None:
+def _seed_uri() -> str:
+    """gs:// URI of the object k8s/gcs-seed-job.yaml uploads (its SEED_URI env)."""
+    docs = yaml.safe_load_all((ROOT / "k8s" / "gcs-seed-job.yaml").read_text(encoding="utf-8"))
+    job = next(d for d in docs if d and d["kind"] == "Job")
+    env = job["spec"]["template"]["spec"]["containers"][0]["env"]
+    return next(e["value"] for e in env if e["name"] == "SEED_URI")
+
+
+def _extractor_default_source() -> str:
+    """The extractor's documented default --source (docs/contract.md)."""
+    match = re.search(r"`--source` \(default `([^`]+)`\)", CONTRACT.read_text(encoding="utf-8"))
+    assert match, "docs/contract.md names no default --source"
+    return match.group(1)
+
+
+KIND_ONLY = {"AIRFLOW_VAR_GCS_EMULATOR_HOST", "AIRFLOW_VAR_DEFAULT_SOURCE"}
+
+
+def test_kind_overlay_changes_only_the_emulator_host_and_the_default_source() -> None:
     base, kind = _env(_merged(VALUES)), _env(_merged(VALUES, VALUES_KIND))
     assert base["AIRFLOW_VAR_GCS_EMULATOR_HOST"] == ""
     assert (
         kind["AIRFLOW_VAR_GCS_EMULATOR_HOST"] == "http://fake-gcs-server.ml-pipeline.svc.cluster.local:4443"
     )
-    assert {k: v for k, v in kind.items() if k != "AIRFLOW_VAR_GCS_EMULATOR_HOST"} == {
-        k: v for k, v in base.items() if k != "AIRFLOW_VAR_GCS_EMULATOR_HOST"
+    # kind extracts what the seed Job uploads; every other cluster the public table by default.
+    assert kind["AIRFLOW_VAR_DEFAULT_SOURCE"] == _seed_uri()
+    assert base["AIRFLOW_VAR_DEFAULT_SOURCE"] == _extractor_default_source()
+    assert base["AIRFLOW_VAR_BIGQUERY_PROJECT"] == kind["AIRFLOW_VAR_BIGQUERY_PROJECT"] == ""
+    assert {k: v for k, v in kind.items() if k not in KIND_ONLY} == {
+        k: v for k, v in base.items() if k not in KIND_ONLY
     }
+    assert list(kind) == list(base), "same variables in the same order (skaffold sets them by position)"
 
 
 def _kubernetes_extra(files: tuple[Path, ...]) -> dict[str, Any]:
@@ -186,59 +210,21 @@ def _kubernetes_extra(files: tuple[Path, ...]) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("files", [(VALUES,), (VALUES, VALUES_KIND)], ids=["values", "values+kind"])
-def test_kubernetes_connection_runs_in_cluster_with_a_pinned_sidecar(files: tuple[Path, ...]) -> None:
+def test_kubernetes_connection_runs_in_cluster_with_a_pinned_sidecar_image(files: tuple[Path, ...]) -> None:
     extra = _kubernetes_extra(files)
     assert extra["in_cluster"] is True
     assert extra["namespace"] == "ml-pipeline"
     assert re.fullmatch(r"alpine:\d+\.\d+\.\d+", extra["xcom_sidecar_container_image"])
-    # The provider json.loads these two, so they must be JSON strings, not objects.
-    assert isinstance(extra["xcom_sidecar_container_resources"], str)
-    assert isinstance(extra["xcom_sidecar_container_security_context"], str)
 
 
-def test_xcom_sidecar_built_from_the_connection_is_restricted() -> None:
-    """The stage pod as KubernetesPodOperator builds it: stage container + the sidecar from the connection."""
-    extra = _kubernetes_extra((VALUES,))
-    stage_sc = {
-        "allowPrivilegeEscalation": False,
-        "readOnlyRootFilesystem": True,
-        "runAsNonRoot": True,
-        "runAsUser": 10001,
-        "capabilities": {"drop": ["ALL"]},
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
-    xcom_mount = {"name": "xcom", "mountPath": "/airflow/xcom"}
-    pod = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "extract", "namespace": "ml-pipeline"},
-        "spec": {
-            "serviceAccountName": "pipeline-stage",
-            "containers": [
-                {
-                    "name": "base",
-                    "image": "census-pipeline/extractor:0.1.0",
-                    "securityContext": stage_sc,
-                    "resources": {
-                        "requests": {"cpu": "1", "memory": "1Gi"},
-                        "limits": {"cpu": "1", "memory": "1Gi"},
-                    },
-                    "volumeMounts": [xcom_mount],
-                },
-                {
-                    "name": "airflow-xcom-sidecar",
-                    "image": extra["xcom_sidecar_container_image"],
-                    "command": ["sh", "-c", 'trap "exit 0" INT; while true; do sleep 1; done;'],
-                    "securityContext": json.loads(extra["xcom_sidecar_container_security_context"]),
-                    "resources": json.loads(extra["xcom_sidecar_container_resources"]),
-                    "volumeMounts": [xcom_mount],
-                },
-            ],
-            "volumes": [{"name": "xcom", "emptyDir": {}}],
-        },
-    }
-    validate_k8s(pod)
-    assert object_violations(pod) == []
+@pytest.mark.parametrize("files", [(VALUES,), (VALUES, VALUES_KIND)], ids=["values", "values+kind"])
+def test_the_sidecar_is_defined_once_in_the_dags_not_in_the_connection(files: tuple[Path, ...]) -> None:
+    # The operator passes its own xcom_sidecar_container_security_context, which wins over the
+    # connection's; resources set here would silently replace the DAGs' (docs/dags.md). One
+    # definition: dags/census_pipeline/ops.py (checked against the pods in tests/dags).
+    extra = _kubernetes_extra(files)
+    assert "xcom_sidecar_container_security_context" not in extra
+    assert "xcom_sidecar_container_resources" not in extra
 
 
 def test_every_component_has_resources_and_security_context() -> None:
@@ -259,7 +245,9 @@ def test_every_component_has_resources_and_security_context() -> None:
         res = merged[name]["logGroomerSidecar"]["resources"]
         assert res["requests"] and res["limits"], f"{name}.logGroomerSidecar"
     assert merged["postgresql"]["primary"]["resources"]["limits"]
-    pod_sc, ctr_sc = merged["securityContexts"]["pod"], merged["securityContexts"]["container"]
+    # `containers` (plural): templates/_helpers.yaml containerSecurityContext reads that key only.
+    assert "container" not in merged["securityContexts"]
+    pod_sc, ctr_sc = merged["securityContexts"]["pod"], merged["securityContexts"]["containers"]
     assert pod_sc["runAsNonRoot"] is True and pod_sc["runAsUser"] == 50000
     assert pod_sc["seccompProfile"] == {"type": "RuntimeDefault"}
     assert ctr_sc["allowPrivilegeEscalation"] is False and ctr_sc["capabilities"] == {"drop": ["ALL"]}
@@ -280,3 +268,53 @@ def test_pinned_chart_version_is_documented_consistently() -> None:
             r"apache-airflow/airflow --version (\d+\.\d+\.\d+)", DEPLOYMENT_DOC.read_text(encoding="utf-8")
         )
     ) == {version}
+
+
+# -- the pods the release runs (modelled from the templates: tests/helpers/airflow_release.py) ------
+@pytest.fixture(scope="module", params=["gke", "kind"])
+def release_pods(request: pytest.FixtureRequest) -> dict[str, dict[str, Any]]:
+    from tests.helpers.airflow_release import merged_values
+    from tests.helpers.airflow_release import release_pods as pods
+
+    return pods(merged_values(request.param, chart_defaults()))
+
+
+def test_every_release_pod_is_valid_kubernetes_and_restricted(release_pods) -> None:
+    assert {"scheduler", "api-server", "dag-processor", "triggerer", "postgresql"} <= set(release_pods)
+    assert {"run-airflow-migrations", "create-user"} <= set(release_pods)
+    problems = []
+    for name, pod in release_pods.items():
+        validate_k8s(pod)
+        problems += [f"{name}: {p}" for p in object_violations(pod)]
+    assert not problems, "\n".join(problems)
+
+
+def test_every_airflow_container_gets_our_container_security_context(release_pods) -> None:
+    ours = _load(VALUES)["securityContexts"]["containers"]
+    for name, pod in release_pods.items():
+        if name == "postgresql":
+            continue
+        for ctr in [*pod["spec"]["containers"], *pod["spec"].get("initContainers", [])]:
+            assert ctr["securityContext"] == ours, (name, ctr["name"])
+
+
+def test_postgres_pulls_an_existing_pinned_image_and_runs_restricted(release_pods) -> None:
+    pod = release_pods["postgresql"]
+    (ctr,) = pod["spec"]["containers"]
+    # docker.io/bitnami/postgresql's Debian tags were withdrawn in 2025; bitnamilegacy keeps them.
+    assert ctr["image"] == "docker.io/bitnamilegacy/postgresql:16.1.0-debian-11-r15"
+    sc, psc = ctr["securityContext"], pod["spec"]["securityContext"]
+    assert sc["runAsNonRoot"] is True and sc["allowPrivilegeEscalation"] is False
+    assert sc["capabilities"] == {"drop": ["ALL"]} and sc["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert psc["fsGroup"] == sc["runAsUser"] == 1001 and psc["seccompProfile"] == {"type": "RuntimeDefault"}
+
+
+def test_without_the_enabled_flags_postgres_would_break_restricted() -> None:
+    # The subchart renders its securityContexts only when `enabled`: a guard that the model (and the
+    # values) depend on the flag the template reads.
+    from tests.helpers.airflow_release import merged_values, postgresql_pod
+
+    values = merged_values("kind", chart_defaults())
+    values["postgresql"]["primary"]["containerSecurityContext"]["enabled"] = False
+    values["postgresql"]["primary"]["podSecurityContext"]["enabled"] = False
+    assert object_violations(postgresql_pod(values))

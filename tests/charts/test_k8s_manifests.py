@@ -101,7 +101,6 @@ def test_rbac_is_namespaced_and_least_privilege(objects: list[dict[str, Any]]) -
     subjects = {(s["kind"], s["namespace"], s["name"]) for s in binding["subjects"]}
     assert subjects == {
         ("ServiceAccount", "airflow", "airflow-scheduler"),
-        ("ServiceAccount", "airflow", "airflow-worker"),
     }
 
 

@@ -18,15 +18,17 @@ import jsonschema
 import pytest
 import yaml
 
+from tests.helpers.schemas import schema_path
 from tests.helpers.skaffold_config import (
+    GKE_DIGEST,
+    GKE_ENV,
     ROOT,
+    built_refs,
     effective,
-    helm_set_into,
     load_configs,
-    render_value_template,
+    release_values,
 )
 
-SCHEMAS = ROOT.parent / "shared" / "schemas"
 # census-pipeline builds the images and applies k8s/; census-releases installs the Helm releases.
 BASE, MAIN = "census-pipeline", "census-releases"
 PROJECT_VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
@@ -34,15 +36,10 @@ STAGES = ("extractor", "preprocessor", "trainer")
 IMAGES = {f"census-pipeline/{n}" for n in (*STAGES, "mlflow", "airflow")}  # docs/contract.md
 KIND_CONFIG = ROOT / "k8s" / "kind-config.yaml"
 # What Skaffold builds for kind (unique image-id tag, no digest) and for gke (tag@digest).
-KIND_TAG = "0123456789abcdef" * 4
-GKE_DIGEST = "sha256:" + "ab" * 32
-GKE_REPO = "europe-docker.pkg.dev/proj/census"
 
 
 def _schema(name: str) -> dict[str, Any]:
-    path = SCHEMAS / name
-    assert path.is_file(), f"{path} missing: the shared schemas folder must sit beside the repository"
-    return json.loads(path.read_text())
+    return json.loads(schema_path(name).read_text())
 
 
 @pytest.fixture(scope="module")
@@ -66,27 +63,12 @@ def _artifacts(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def _built_refs(profile: str) -> dict[str, str]:
-    """The references Skaffold hands every deployer for each artifact in `profile`."""
-    images = _artifacts(load_configs()[BASE])
-    if profile == "kind":
-        return {image: f"{image}:{KIND_TAG}" for image in images}
-    return {image: f"{GKE_REPO}/{image}:{PROJECT_VERSION}-x@{GKE_DIGEST}" for image in images}
+    return built_refs(profile)
 
 
 def _helm_values(config: dict[str, Any], release: str, profile: str, env: dict[str, str] | None = None):
     """User values of a release as Helm sees them: -f files merged, then every --set applied."""
-    rel = _release(config, release)
-    values: dict[str, Any] = {}
-    for path in rel.get("valuesFiles", []):
-        file = ROOT / path
-        assert file.is_file(), f"{path} (valuesFiles of release {release!r}) does not exist"
-        values = _merge_maps(values, yaml.safe_load(file.read_text()) or {})
-    refs = _built_refs(profile)
-    for key, value in rel.get("setValues", {}).items():
-        helm_set_into(values, f"{key}={value}")
-    for key, template in rel.get("setValueTemplates", {}).items():
-        helm_set_into(values, f"{key}={render_value_template(str(template), refs, env)}")
-    return values
+    return release_values(config, release, profile, env)
 
 
 def _merge_maps(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -241,20 +223,6 @@ def test_seed_job_inputs_come_from_this_config(configs):
     assert "before" not in gke, "gke has no emulator to seed"
 
 
-def test_dev_admin_secret_matches_what_the_airflow_values_read(configs):
-    hook = " ".join(
-        effective(configs[BASE], ["kind"])["deploy"]["kubectl"]["hooks"]["before"][0]["host"]["command"]
-    )
-    values = yaml.safe_load((ROOT / "helm" / "airflow" / "values.yaml").read_text())
-    refs = [e["valueFrom"]["secretKeyRef"] for e in values["createUserJob"]["env"] if "valueFrom" in e]
-    assert refs, "createUserJob reads no password Secret"
-    for ref in refs:
-        assert f"create secret generic {ref['name']} " in hook and f"--from-literal={ref['key']}=" in hook
-    assert '--from-literal=password="$(od -An -N16 -tx1 /dev/urandom' in hook, (
-        "a random password, never a fixed one"
-    )
-
-
 # -- helm releases --------------------------------------------------------------------------------
 def test_releases_wait_in_their_contract_namespaces(configs):
     helm = configs[MAIN]["deploy"]["helm"]
@@ -313,14 +281,18 @@ def test_airflow_env_carries_each_stage_image_as_an_airflow_variable(configs, pr
     assert len(names) == len(set(names)), f"an env name appears twice: {names}"
 
 
-def test_airflow_values_declare_the_image_variables_at_the_positions_skaffold_sets():
-    # `env` is a list: skaffold sets env[i] by position, so every Airflow values file that defines
-    # the list must hold the same names there, or the --set would overwrite another variable.
+@pytest.mark.parametrize("profile", ["kind", "gke"])
+def test_airflow_values_declare_the_variables_at_the_positions_skaffold_sets(profile):
+    # `env` is a list: skaffold sets env[i] by position (the stage images; on gke also the BigQuery
+    # project), so every Airflow values file that defines the list must hold the same names there,
+    # or the --set would overwrite another variable.
+    release = _release(effective(load_configs()[MAIN], [profile]), "airflow")
     skaffold_env = {
         int(m.group(1)): v
-        for k, v in _release(load_configs()[MAIN], "airflow")["setValueTemplates"].items()
+        for k, v in release["setValueTemplates"].items()
         if (m := re.fullmatch(r"env\[(\d+)\]\.name", k))
     }
+    assert len(skaffold_env) == (4 if profile == "gke" else 3)
     for path in sorted((ROOT / "helm" / "airflow").glob("values*.yaml")):
         values = yaml.safe_load(path.read_text()) or {}
         if "env" not in values and path.name != "values.yaml":
@@ -332,11 +304,26 @@ def test_airflow_values_declare_the_image_variables_at_the_positions_skaffold_se
             assert found == name, f"{where} is {found}, skaffold.yaml sets {name} there"
 
 
+def test_gke_bills_bigquery_to_the_project_it_is_given(configs):
+    env = {
+        e["name"]: e["value"]
+        for e in _helm_values(effective(configs[MAIN], ["gke"]), "airflow", "gke")["env"]
+    }
+    assert env["AIRFLOW_VAR_BIGQUERY_PROJECT"] == GKE_ENV["BIGQUERY_PROJECT"]
+    kind = {
+        e["name"]: e["value"]
+        for e in _helm_values(effective(configs[MAIN], ["kind"]), "airflow", "kind")["env"]
+    }
+    assert kind["AIRFLOW_VAR_BIGQUERY_PROJECT"] == ""
+    hook = effective(configs[BASE], ["gke"])["deploy"]["kubectl"]["hooks"]["after"][0]["host"]["command"][-1]
+    assert '"${BIGQUERY_PROJECT:?' in hook, "the gke deploy must stop when BIGQUERY_PROJECT is unset"
+
+
 @pytest.mark.parametrize("profile", ["kind", "gke"])
 def test_airflow_values_with_skaffold_overrides_match_the_chart_schema(configs, profile):
     config = effective(configs[MAIN], [profile])
     user = _helm_values(config, "airflow", profile)
-    defaults = yaml.safe_load((SCHEMAS / "airflow-chart-values.yaml").read_text())
+    defaults = yaml.safe_load(schema_path("airflow-chart-values.yaml").read_text())
     merged = _merge_maps(defaults, user)
     errors = [
         f"{list(e.path)}: {e.message[:200]}"
@@ -365,7 +352,7 @@ def test_kind_exposes_the_airflow_api_server_on_the_mapped_node_port(configs):
 def test_mlflow_chart_renders_the_built_image_and_kind_node_port(configs, profile):
     helm_python = pytest.importorskip("helm_python", reason="helm-python-sdk is a dev dependency")
     config = effective(configs[MAIN], [profile])
-    env = {"MLFLOW_GSA": "mlflow@proj.iam.gserviceaccount.com"}
+    env = GKE_ENV
     user = _helm_values(config, "mlflow", profile, env)
     chart = helm_python.Chart.load(str(ROOT / "helm" / "mlflow"))
     merged = chart.merge_values(user)

@@ -62,6 +62,39 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         shutil.rmtree(home, ignore_errors=True)
 
 
+STAGE_IMAGES = [f"census-pipeline/{stage}:0.1.0" for stage in ("extractor", "preprocessor", "trainer")]
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    from tests.dags.pod_runner import pod_mode
+
+    if pod_mode() == "process":
+        return "DAG tier: stage pods run as .venv processes (DAG_PODS=process was asked for)"
+    return "DAG tier: stage pods run as Docker containers of " + ", ".join(STAGE_IMAGES)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    # Printed even with -q: which way this tier ran the stage pods.
+    terminalreporter.write_line(pytest_report_header(terminalreporter.config))
+
+
+@pytest.fixture(scope="session")
+def stage_pod_mode() -> str:
+    """How whole DAG runs execute their pods; containers unless DAG_PODS=process. Fails in one line
+    when a stage image is missing: `make test-dags` builds them first."""
+    from tests.dags.pod_runner import missing_images, pod_mode
+
+    mode = pod_mode()
+    if mode == "containers" and (missing := missing_images(STAGE_IMAGES)):
+        pytest.fail(
+            f"ERROR [dags] stage images not built: {', '.join(missing)} | fix: `make test-dags` builds "
+            "them (scripts/build_images.sh extractor preprocessor trainer); DAG_PODS=process runs "
+            "the stages as .venv processes instead",
+            pytrace=False,
+        )
+    return mode
+
+
 @pytest.fixture(scope="session")
 def airflow_db() -> Path:
     """`airflow db migrate` on the session's SQLite file (what `dag.test()` records runs in)."""

@@ -13,6 +13,27 @@ ROOT = Path(__file__).resolve().parents[2]
 DAGS_FOLDER = ROOT / "dags"
 
 
+def trigger_defaults() -> tuple[str, dict[str, Any]]:
+    """(DAG, CONF) that `make trigger` sends when given none (tests/helpers/kind_make.py)."""
+    from tests.helpers.kind_make import trigger_defaults as parsed
+
+    return parsed()
+
+
+def in_cluster_stand_ins(env: dict[str, str], local: dict[str, str]) -> dict[str, str]:
+    """`env` with the in-cluster service URLs replaced by local stand-ins, and only those.
+
+    `local` maps each in-cluster URL (http://<svc>.<ns>.svc.cluster.local:<port>) to the URL of
+    the server standing in for it here; every other value is passed through untouched, and a
+    value naming an in-cluster service without a stand-in is an error.
+    """
+    out = {}
+    for key, value in env.items():
+        out[key] = local.get(value, value)
+        assert ".svc.cluster.local" not in out[key], f"{key}={value}: no local stand-in for it"
+    return out
+
+
 class LoadedDags:
     """The DAG bag as Airflow's DAG processor builds it, plus what parsing warned about."""
 

@@ -1,11 +1,16 @@
 """Run a rendered KubernetesPodOperator pod's stage container here, instead of on a cluster.
 
 Swapped in for KubernetesPodOperator.execute (tests only). The pod is built exactly as execute()
-builds it (`build_pod_request_obj(context, dry_run=True)`); its base container then runs
-- as a Docker container of its image when `docker image inspect IMAGE` succeeds, with the pod's
-  user, read-only root fs, dropped capabilities, CPU/memory limits and a tmpfs /tmp, or
-- as a local process `.venv/bin/python -m <stage> <args>` with the pod's env,
-with /airflow/xcom mapped to a temp dir (XCOM_DIR for the process). The parsed return.json is
+builds it (`build_pod_request_obj(context, dry_run=True)`); its base container then runs as a
+Docker container of its image (`census-pipeline/<stage>:0.1.0`, built by `make test-dags`), with
+the pod's user, read-only root fs, dropped capabilities, CPU/memory limits and a tmpfs /tmp, and
+/airflow/xcom mapped to a temp dir. Only when asked for explicitly (DAG_PODS=process) does it run
+`.venv/bin/python -m <stage> <args>` with the pod's env instead; a missing image is an error.
+
+After the container exits, the operator's own clean-up runs for real (`post_complete_action` ->
+`cleanup` -> `process_pod_deletion`, dags/census_pipeline/pod_lifecycle.py) against a stand-in
+API holding the pod in the phase and with the exit code the container produced: a success is
+deleted, a failure kept, exit code 2 fails the task without retries. The parsed return.json is
 returned, so Airflow pushes it as the task's XCom exactly as the sidecar path would.
 """
 
@@ -21,10 +26,24 @@ from pathlib import Path
 from typing import Any
 
 from tests.dags.dagtools import ROOT, base_container
+from tests.dags.fake_k8s import FakeCoreV1Api, attach, pod_with_status
 
 VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
 XCOM_MOUNT = "/airflow/xcom"
 STAGE_MODULES = {"extractor", "preprocessor", "trainer"}
+MODES = ("containers", "process")
+
+
+def pod_mode() -> str:
+    """How the DAG tier runs stage pods: `containers` (default) or `process` (DAG_PODS=process)."""
+    mode = os.environ.get("DAG_PODS", "containers") or "containers"
+    if mode not in MODES:
+        raise ValueError(f"ERROR [dags] DAG_PODS={mode!r} | fix: use one of {', '.join(MODES)}")
+    return mode
+
+
+def missing_images(images: list[str]) -> list[str]:
+    return [image for image in images if not docker_image_present(image)]
 
 
 def stage_of(image: str) -> str:
@@ -59,11 +78,16 @@ class PodRun:
     seconds: float
     result: dict[str, Any] | None
     log_tail: str
+    pod_name: str = ""
+    try_number: int = 1
+    error: str = ""  # the exception the operator's clean-up raised (its class name)
 
 
 @dataclass
 class PodRunner:
     workdir: Path
+    mode: str = field(default_factory=pod_mode)
+    api: FakeCoreV1Api = field(default_factory=FakeCoreV1Api)
     runs: list[PodRun] = field(default_factory=list)
 
     def execute(self, op: Any, context: Any) -> dict[str, Any]:
@@ -79,7 +103,12 @@ class PodRunner:
         xcom_dir.mkdir(parents=True, exist_ok=True)
         xcom_dir.chmod(0o777)  # the container runs as UID 10001
         timeout = op.execution_timeout.total_seconds() if op.execution_timeout else 3600
-        if docker_image_present(base.image):
+        if self.mode == "containers":
+            if not docker_image_present(base.image):
+                raise AssertionError(
+                    f"ERROR [dags] image {base.image} is not built | fix: `make test-dags` builds it "
+                    "(scripts/build_images.sh extractor preprocessor trainer), or set DAG_PODS=process"
+                )
             mode, argv, run_env = "docker", self._docker_argv(pod, base, env, xcom_dir), None
         else:
             mode = "process"
@@ -109,12 +138,24 @@ class PodRunner:
         result_file = xcom_dir / "return.json"
         result = json.loads(result_file.read_text()) if result_file.exists() else None
         seconds = time.monotonic() - start
-        self.runs.append(PodRun(op.task_id, mode, argv, env, proc.returncode, seconds, result, log_tail))
+        run = PodRun(
+            op.task_id, mode, argv, env, proc.returncode, seconds, result, log_tail,
+            pod.metadata.name, context["ti"].try_number,
+        )  # fmt: skip
+        self.runs.append(run)
         op.log.info(
             "%s exited %s after %.1f s; last lines:\n%s", op.task_id, proc.returncode, seconds, log_tail
         )
-        if proc.returncode != 0:
-            raise AirflowException(f"pod {pod.metadata.name} exited {proc.returncode}:\n{log_tail}")
+        # The operator's own clean-up, against a stand-in API that holds the pod as it ended.
+        phase = "Succeeded" if proc.returncode == 0 else "Failed"
+        remote = self.api.add(pod_with_status(pod, phase, exit_code=proc.returncode))
+        attach(op, self.api)
+        op.pod, op.remote_pod = pod, remote
+        try:
+            op.post_complete_action(pod=pod, remote_pod=remote, context=context, result=result)
+        except Exception as exc:
+            run.error = type(exc).__name__
+            raise
         if result is None:
             raise AirflowException(f"pod {pod.metadata.name} wrote no {XCOM_MOUNT}/return.json")
         return result

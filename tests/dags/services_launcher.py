@@ -2,23 +2,32 @@
 
 The Airflow venv lacks the servers' packages, so the DAG tests run this module with .venv's
 Python (`python -m tests.dags.services_launcher LOG_DIR WORKDIR`). It reuses
-tests/fixtures/servers.py, uploads the first SAMPLE_ROWS rows of the census CSV (gzipped, to keep
-the DAG runs short) to the data bucket, prints one JSON line ({"gcs_url", "mlflow_url", "source"})
-and stops both servers when its stdin closes or on SIGTERM.
+tests/fixtures/servers.py and seeds the emulator the way the kind deploy does: the buckets and
+the object k8s/gcs-seed-job.yaml uploads (its BUCKETS and SEED_URI, parsed from the Job; the same
+bytes: data/census_adult_income.csv.gz decompressed). It prints one JSON line
+({"gcs_url", "mlflow_url", "source"}: source is that seed object) and stops both servers when its
+stdin closes or on SIGTERM.
 """
 
 from __future__ import annotations
 
 import gzip
-import itertools
 import json
 import signal
 import sys
 from pathlib import Path
 
+import yaml
+
 from tests.fixtures import servers
 
-SAMPLE_ROWS = 8000
+SEED_JOB = servers.ROOT / "k8s" / "gcs-seed-job.yaml"
+
+
+def seed_job_env() -> dict[str, str]:
+    """The env of the seed Job's container in k8s/gcs-seed-job.yaml (BUCKETS, SEED_FILE, SEED_URI)."""
+    job = next(d for d in yaml.safe_load_all(SEED_JOB.read_text()) if d and d["kind"] == "Job")
+    return {e["name"]: e["value"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
@@ -33,23 +42,17 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     gcs = servers.start_gcs(log_dir)
     try:
-        for bucket in (servers.DATA_BUCKET, servers.MLFLOW_BUCKET):
+        env = seed_job_env()
+        for bucket in env["BUCKETS"].split(","):
             gcs.create_bucket(bucket)
-        sample = workdir / "census_sample.csv.gz"
         workdir.mkdir(parents=True, exist_ok=True)
-        csv = servers.census_csv_path()
-        opener = gzip.open if csv.suffix == ".gz" else open
-        with opener(csv, "rt") as src, gzip.open(sample, "wt") as dst:
-            dst.writelines(itertools.islice(src, SAMPLE_ROWS + 1))  # + the header line
-        name = f"inputs/{sample.name}"
-        gcs.upload(servers.DATA_BUCKET, name, sample)
+        seed = workdir / "seed.csv"
+        seed.write_bytes(gzip.decompress(servers.census_csv_path().read_bytes()))  # as seed_gcs.py does
+        bucket, _, name = env["SEED_URI"].removeprefix("gs://").partition("/")
+        gcs.upload(bucket, name, seed)
         mlflow = servers.start_mlflow(gcs, workdir, log_dir)
         try:
-            info = {
-                "gcs_url": gcs.url,
-                "mlflow_url": mlflow.url,
-                "source": f"gs://{servers.DATA_BUCKET}/{name}",
-            }
+            info = {"gcs_url": gcs.url, "mlflow_url": mlflow.url, "source": env["SEED_URI"]}
             print(json.dumps(info), flush=True)
             sys.stdin.read()  # returns when the test session closes the pipe (or dies)
         finally:

@@ -1,8 +1,12 @@
-"""Whole DAG runs through dag.test(): real templating, real XCom passing, real stages.
+"""Whole DAG runs through dag.test(), as a kind deployment runs them: real templating, real XCom
+passing, real stage containers, the operator's real clean-up.
 
-KubernetesPodOperator.execute is swapped (here only) for PodRunner, which runs each rendered
-pod's stage container (Docker image if built, else a .venv process) against fake-gcs-server and
-a real MLflow server. The demo grid and the census CSV in the emulator bucket keep it short.
+Each run gets exactly the Airflow environment helm/airflow/values.yaml + values-kind.yaml declare
+(parsed from those files; only the two in-cluster service URLs are replaced, explicitly, by the
+local fake-gcs-server and MLflow server) and the CONF `make trigger` sends by default (parsed from
+mk/kind.mk). So the default source is the deployment's: the CSV the seed Job uploads, read from the
+GCS emulator. KubernetesPodOperator.execute is swapped (here only) for PodRunner, which runs each
+rendered pod's stage container (tests/dags/pod_runner.py) and then the operator's own clean-up.
 """
 
 from __future__ import annotations
@@ -15,10 +19,20 @@ from typing import Any
 
 import pytest
 
-from tests.dags.dagtools import LoadedDags, arg_after, run_dag, task_states
+from tests.dags.dagtools import (
+    LoadedDags,
+    arg_after,
+    in_cluster_stand_ins,
+    run_dag,
+    task_states,
+    trigger_defaults,
+)
 from tests.dags.pod_runner import PodRunner
+from tests.helpers.airflow_env import values_env
 
 REGISTERED_MODEL = "census-never-married"
+MLFLOW_IN_CLUSTER = "http://mlflow.mlflow.svc.cluster.local:5000"  # docs/contract.md
+GCS_IN_CLUSTER = "http://fake-gcs-server.ml-pipeline.svc.cluster.local:4443"
 
 
 def _get_json(url: str) -> dict[str, Any]:
@@ -37,17 +51,36 @@ def bucket_objects(gcs_url: str, bucket: str, prefix: str) -> list[str]:
     return [item["name"] for item in _get_json(f"{gcs_url}/storage/v1/b/{bucket}/o?{query}").get("items", [])]
 
 
-def _run(dags: LoadedDags, services: dict[str, str], tmp_path: Path, dag_id: str, conf: dict, **kw: Any):
+@pytest.fixture(scope="module")
+def kind_env(pipeline_services: dict[str, str]) -> dict[str, str]:
+    """The kind deployment's Airflow env, the two in-cluster service URLs pointed at the local servers."""
+    declared = values_env("kind")
+    local = {MLFLOW_IN_CLUSTER: pipeline_services["mlflow_url"], GCS_IN_CLUSTER: pipeline_services["gcs_url"]}
+    env = in_cluster_stand_ins(declared, local)
+    assert {k for k in env if env[k] != declared[k]} == {
+        "AIRFLOW_VAR_MLFLOW_TRACKING_URI",
+        "AIRFLOW_VAR_GCS_EMULATOR_HOST",
+    }, "only the in-cluster service URLs are replaced"
+    return env
+
+
+def _run(dags: LoadedDags, env: dict[str, str], tmp_path: Path, dag_id: str, conf: dict, **kw: Any):
     runner = PodRunner(tmp_path)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AIRFLOW_VAR_GCS_EMULATOR_HOST", services["gcs_url"])
-        mp.setenv("AIRFLOW_VAR_MLFLOW_TRACKING_URI", services["mlflow_url"])
+        for key, value in env.items():
+            mp.setenv(key, value)
         dag_run = run_dag(dags.dag(dag_id), runner.execute, run_conf=conf, **kw)
     print(f"{dag_id} pods:", ", ".join(f"{r.task_id} {r.seconds:.0f}s ({r.mode})" for r in runner.runs))
+    return dag_run, runner
+
+
+def _succeeded(dag_run: Any, runner: PodRunner) -> dict[str, Any]:
     states = task_states(dag_run)
     failed = {r.task_id: r.log_tail for r in runner.runs if r.rc != 0}
     assert set(states.values()) == {"success"}, (states, failed)
-    return dag_run, {r.task_id: r for r in runner.runs}
+    assert runner.api.pods == {}, "every succeeded pod was deleted by the operator's clean-up"
+    assert sorted(runner.api.deleted) == sorted(r.pod_name for r in runner.runs)
+    return {r.task_id: r for r in runner.runs}
 
 
 def _assert_xcom_chain(runs: dict[str, Any], trainers: list[str]) -> None:
@@ -70,27 +103,39 @@ def _assert_champion(mlflow_url: str, promote: dict[str, Any]) -> None:
         assert current["run_id"] == promote["run_id"]
 
 
-def test_multimodel_dag_end_to_end_without_logical_date(
-    dags: LoadedDags, pipeline_services: dict[str, str], tmp_path: Path
+def test_make_trigger_default_run_on_the_kind_settings(
+    dags: LoadedDags,
+    pipeline_services: dict[str, str],
+    kind_env: dict[str, str],
+    stage_pod_mode: str,
+    tmp_path: Path,
 ) -> None:
-    conf = {"source": pipeline_services["source"], "grid": "demo", "experiment": "dag-test-multimodel"}
-    dag_run, runs = _run(dags, pipeline_services, tmp_path, "mlflow-multimodel-dag", conf, logical_date=None)
+    """`make trigger` with no arguments, as on kind: its DAG and CONF, over REST (no logical date)."""
+    dag_id, conf = trigger_defaults()
+    dag_run, runner = _run(dags, kind_env, tmp_path, dag_id, conf, logical_date=None)
+    runs = _succeeded(dag_run, runner)
     assert dag_run.logical_date is None
-    trainers = ["train.lgbm", "train.logreg"]
+    assert {r.mode for r in runs.values()} == {"docker" if stage_pod_mode == "containers" else "process"}
+    # The CONF names no source: the run extracts the deployment's default, the seeded CSV.
+    assert "source" not in conf
+    assert arg_after(runs["extract"].argv, "--source") == kind_env["AIRFLOW_VAR_DEFAULT_SOURCE"]
+    assert runs["extract"].result["read_api"] == "file" and runs["extract"].result["rows"] == 32561
+    assert "GOOGLE_CLOUD_PROJECT" not in runs["extract"].env, "no BigQuery project on kind"
+    trainers = [f"train.{m}" for m in conf["models"]]
     assert sorted(runs) == sorted(["extract", "preprocess", *trainers, "promote"])
     _assert_xcom_chain(runs, trainers)
-    assert {runs[t].result["model"] for t in trainers} == {"lgbm", "logreg"}
+    assert {runs[t].result["model"] for t in trainers} == set(conf["models"])
     for tid, run in runs.items():
         assert run.env["AIRFLOW_CTX_DAG_RUN_ID"] == dag_run.run_id
         assert run.env["AIRFLOW_CTX_TASK_ID"] == tid
-    promote = runs["promote"].result
-    assert promote["best_model"] in ("lgbm", "logreg")
-    _assert_champion(pipeline_services["mlflow_url"], promote)
+        assert "PIPELINE_CPUS" not in run.env, "the stage derives its budget from its CPU limit and the node"
+    _assert_champion(pipeline_services["mlflow_url"], runs["promote"].result)
     # Outputs sit under runs/<dag id>/<sanitised run id>/<task>/ in the data bucket.
     raw_uri = runs["extract"].result["raw_uri"]
-    prefix = raw_uri.removeprefix("gs://census-pipeline-data/").removesuffix("extract/census.parquet")
-    assert prefix.startswith("runs/mlflow-multimodel-dag/") and prefix.count("/") == 3, prefix
-    names = bucket_objects(pipeline_services["gcs_url"], "census-pipeline-data", prefix)
+    bucket = kind_env["AIRFLOW_VAR_DATA_BUCKET"]
+    prefix = raw_uri.removeprefix(f"gs://{bucket}/").removesuffix("extract/census.parquet")
+    assert prefix.startswith(f"runs/{dag_id}/") and prefix.count("/") == 3, prefix
+    names = bucket_objects(pipeline_services["gcs_url"], bucket, prefix)
     for part in (
         "extract/census.parquet",
         "preprocess/train.parquet",
@@ -100,19 +145,38 @@ def test_multimodel_dag_end_to_end_without_logical_date(
         assert prefix + part in names, names
 
 
-def test_single_model_dag_end_to_end(
-    dags: LoadedDags, pipeline_services: dict[str, str], tmp_path: Path
+def test_single_model_dag_with_the_default_conf_on_the_kind_settings(
+    dags: LoadedDags,
+    pipeline_services: dict[str, str],
+    kind_env: dict[str, str],
+    stage_pod_mode: str,
+    tmp_path: Path,
 ) -> None:
-    conf = {
-        "source": pipeline_services["source"],
-        "grid": "demo",
-        "model": "logreg",
-        "experiment": "dag-test-single",
-        "force_refresh": True,
-    }
-    _, runs = _run(dags, pipeline_services, tmp_path, "mlflow-dag", conf)
+    """`make trigger DAG=mlflow-dag`: the same CONF; `models` is not this DAG's param, `model` defaults."""
+    _, conf = trigger_defaults()
+    dag_run, runner = _run(dags, kind_env, tmp_path, "mlflow-dag", {**conf, "force_refresh": True})
+    runs = _succeeded(dag_run, runner)
     assert sorted(runs) == ["extract", "preprocess", "promote", "train"]
     _assert_xcom_chain(runs, ["train"])
-    assert runs["train"].result["model"] == "logreg"
+    assert runs["train"].result["model"] == "lgbm" and arg_after(runs["train"].argv, "--grid") == "demo"
     assert runs["extract"].argv[-1] == "--force"
     _assert_champion(pipeline_services["mlflow_url"], runs["promote"].result)
+
+
+def test_bad_input_fails_at_once_without_retries_and_keeps_the_pod(
+    dags: LoadedDags, kind_env: dict[str, str], stage_pod_mode: str, tmp_path: Path
+) -> None:
+    """A source that does not exist: the extractor exits 2 (bad input), the task fails on its first
+    try (retries=2 would otherwise re-run it twice), downstream tasks never run, the pod stays."""
+    bucket = kind_env["AIRFLOW_VAR_DATA_BUCKET"]
+    conf = {"source": f"gs://{bucket}/no/such/census.csv", "grid": "demo"}
+    dag_run, runner = _run(dags, kind_env, tmp_path, "mlflow-dag", conf)
+    states = task_states(dag_run)
+    assert states["extract"] == "failed", states
+    assert {states[t] for t in ("preprocess", "train", "promote")} == {"upstream_failed"}, states
+    (run,) = runner.runs
+    assert (run.task_id, run.rc, run.try_number, run.error) == ("extract", 2, 1, "AirflowFailException")
+    assert "ERROR [extract]" in run.log_tail and " | fix: " in run.log_tail
+    ti = next(t for t in dag_run.get_task_instances() if t.task_id == "extract")
+    assert ti.try_number == 1 and ti.max_tries == 2, "retries are configured, yet none was used"
+    assert runner.api.phase(run.pod_name) == "Failed", "the failed pod stays for kubectl logs/describe"

@@ -68,6 +68,11 @@ def test_every_task_is_a_pod_that_pushes_xcom(dags: LoadedDags, dag_id: str) -> 
         assert isinstance(task.execution_timeout, timedelta) and task.execution_timeout > timedelta(0)
         assert task.active_deadline_seconds == int(task.execution_timeout.total_seconds())
         assert "{{ var.value.get(" in task.image, "stage image must come from a Variable"
+        # Poll for "Running" every second (the provider's default is 5 s: seconds lost per task).
+        assert task.startup_check_interval_seconds == 1, task.task_id
+        # The lifecycle rules of pod_lifecycle.py sit at the provider's own hooks.
+        assert type(task).process_pod_deletion is not KubernetesPodOperator.process_pod_deletion
+        assert type(task).cleanup is not KubernetesPodOperator.cleanup
 
 
 @pytest.mark.parametrize("dag_id", [SINGLE, MULTI])

@@ -43,7 +43,14 @@ def test_invalid_param_is_rejected_before_any_pod(
         "bigquery://census-pipeline-local.ml_datasets.census_adult_income",
         "gs://census-pipeline-data/inputs/census_adult_income.csv.gz",
         "gs://my.bucket/a/b.parquet",
+        "",  # the default: the deployment's source (Variable default_source)
     ],
 )
 def test_valid_sources_pass(dags: LoadedDags, source: str) -> None:
     assert dags.dag("mlflow-dag").params.get_param("source").resolve(source) == source
+
+
+def test_the_default_source_is_the_deployments(dags: LoadedDags) -> None:
+    # Empty means "whatever the deployment sets" (Variable default_source), resolved at run time.
+    param = dags.dag("mlflow-dag").params.get_param("source")
+    assert param.value == "" and "default_source" in param.description

@@ -18,6 +18,7 @@ import pytest
 from kubernetes.client import ApiClient
 
 from tests.dags.dagtools import (
+    ROOT,
     LoadedDags,
     PodCapture,
     arg_after,
@@ -38,7 +39,11 @@ LABEL_KEY = re.compile(
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 SAFE_SEGMENT = re.compile(r"^[A-Za-z0-9._-]+$")
 
-SIDECAR_RESOURCES = {"requests": {"cpu": "5m", "memory": "8Mi"}, "limits": {"cpu": "20m", "memory": "24Mi"}}
+# A connection that tries to set the sidecar's resources: the DAGs' own definition still applies.
+CONNECTION_SIDECAR_RESOURCES = {
+    "requests": {"cpu": "1m", "memory": "8Mi"},
+    "limits": {"cpu": "20m", "memory": "24Mi"},
+}
 OFFLINE_VARS = {
     "AIRFLOW_VAR_EXTRACTOR_IMAGE": "registry.local:5000/census-pipeline/extractor:0.1.0",
     "AIRFLOW_VAR_PREPROCESSOR_IMAGE": "registry.local:5000/census-pipeline/preprocessor:0.1.0",
@@ -53,7 +58,7 @@ OFFLINE_VARS = {
             "conn_type": "kubernetes",
             "extra": {
                 "xcom_sidecar_container_image": "registry.local:5000/alpine:3.24.2",
-                "xcom_sidecar_container_resources": json.dumps(SIDECAR_RESOURCES),
+                "xcom_sidecar_container_resources": json.dumps(CONNECTION_SIDECAR_RESOURCES),
             },
         }
     ),
@@ -233,24 +238,40 @@ def test_unselected_trainer_is_skipped_without_a_pod(multi_one_model) -> None:
     assert [c["model"] for c in candidates] == ["logreg"], "no null placeholder for the skipped trainer"
 
 
-def test_resources_match_the_cpu_budget(single_default, multi_offline) -> None:
+def test_resources_and_an_honest_cpu_budget(single_default, multi_offline) -> None:
     expected_cpus = {"extract": 1, "preprocess": 1, "train": 2, "promote": 1}
     for task_id, pod in _all_pods(single_default, multi_offline):
         stage = task_id.split(".")[0]
         res = base_container(pod).resources
         assert set(res.requests) == {"cpu", "memory"} and set(res.limits) == {"cpu", "memory"}
         assert res.limits["cpu"] == str(expected_cpus[stage])
-        assert _env(pod)["PIPELINE_CPUS"] == str(expected_cpus[stage])
+        # No PIPELINE_CPUS: the stage takes min(CPU limit, the node's CPUs), never more than it has.
+        assert "PIPELINE_CPUS" not in _env(pod)
         sidecar = ApiClient().sanitize_for_serialization(container(pod, SIDECAR).resources)
         assert set(sidecar["requests"]) == set(sidecar["limits"]) == {"cpu", "memory"}
 
 
-def test_sidecar_resources_default_and_from_the_connection(single_default, multi_offline) -> None:
-    default = container(single_default[0].pods["extract"], SIDECAR).resources
-    assert default.requests == {"cpu": "10m", "memory": "16Mi"}
-    assert default.limits == {"cpu": "50m", "memory": "32Mi"}
-    for pod in multi_offline[0].pods.values():
-        assert ApiClient().sanitize_for_serialization(container(pod, SIDECAR).resources) == SIDECAR_RESOURCES
+def _documented_sidecar() -> dict[str, dict[str, str]]:
+    """The xcom sidecar row of docs/dags.md's pod settings: `requests → limits`."""
+    row = next(
+        line
+        for line in (ROOT / "docs" / "dags.md").read_text().splitlines()
+        if line.startswith("| resources (")
+    )
+    match = re.search(r"xcom sidecar: (\S+)/(\S+) → (\S+)/(\S+?)(?:;| \|)", row)
+    assert match, row
+    cpu_req, mem_req, cpu_lim, mem_lim = match.groups()
+    return {"requests": {"cpu": cpu_req, "memory": mem_req}, "limits": {"cpu": cpu_lim, "memory": mem_lim}}
+
+
+def test_the_sidecar_has_one_definition_and_the_docs_name_it(single_default, multi_offline) -> None:
+    documented = _documented_sidecar()
+    for task_id, pod in _all_pods(single_default, multi_offline):
+        sidecar = container(pod, SIDECAR)
+        # The DAGs' resources and security context, even where the connection tries to set others.
+        assert ApiClient().sanitize_for_serialization(sidecar.resources) == documented, task_id
+        sc = ApiClient().sanitize_for_serialization(sidecar.security_context)
+        assert sc == ApiClient().sanitize_for_serialization(base_container(pod).security_context), task_id
 
 
 def test_security_contexts_volumes_and_pod_settings(single_default, multi_offline) -> None:
@@ -287,3 +308,128 @@ def test_security_contexts_volumes_and_pod_settings(single_default, multi_offlin
         assert labels["app.kubernetes.io/name"] == "census-pipeline"
         assert labels["dag_id"] in ("mlflow-dag", "mlflow-multimodel-dag")
         assert labels["task_id"] == task_id and labels["run_id"]
+
+
+# -- the pods as each deployment renders them (env parsed from the values / skaffold) --------------
+def _skaffold_env(profile: str) -> dict[str, str]:
+    """The Airflow env `skaffold run -p PROFILE` deploys, from the project venv (helm strvals)."""
+    import subprocess
+    import sys
+
+    python = ROOT / ".venv" / "bin" / "python"
+    assert python.exists(), f"{python} missing | fix: make venv"
+    done = subprocess.run(
+        [str(python), "-m", "tests.helpers.airflow_env", profile, "--skaffold"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr or sys.executable
+    return json.loads(done.stdout)
+
+
+@pytest.fixture(scope="module")
+def gke_default(dags: LoadedDags) -> tuple[dict[str, str], PodCapture]:
+    env = _skaffold_env("gke")
+    capture, states = _capture(dags.dag("mlflow-dag"), env, logical_date=None)
+    assert set(states.values()) == {"success"}
+    return env, capture
+
+
+@pytest.fixture(scope="module")
+def kind_default(dags: LoadedDags) -> tuple[dict[str, str], PodCapture]:
+    from tests.helpers.airflow_env import values_env
+
+    env = values_env("kind")
+    capture, states = _capture(dags.dag("mlflow-multimodel-dag"), env, logical_date=None)
+    assert set(states.values()) == {"success"}
+    return env, capture
+
+
+def test_on_gke_extract_reads_bigquery_billed_to_the_given_project(gke_default) -> None:
+    from tests.helpers.skaffold_config import GKE_ENV, GKE_REPO
+
+    env, capture = gke_default
+    pod = capture.pods["extract"]
+    base = base_container(pod)
+    assert arg_after(base.args, "--source") == env["AIRFLOW_VAR_DEFAULT_SOURCE"]
+    assert env["AIRFLOW_VAR_DEFAULT_SOURCE"].startswith("bigquery://bigquery-public-data.")
+    assert _env(pod)["GOOGLE_CLOUD_PROJECT"] == GKE_ENV["BIGQUERY_PROJECT"]
+    assert base.image.startswith(f"{GKE_REPO}/census-pipeline/extractor:") and "@sha256:" in base.image
+    assert "STORAGE_EMULATOR_HOST" not in _env(pod), "real GCS on GKE"
+    for task_id in ("preprocess", "train", "promote"):
+        assert "GOOGLE_CLOUD_PROJECT" not in _env(capture.pods[task_id]), task_id
+
+
+def test_on_kind_extract_reads_the_seeded_csv_from_the_emulator(kind_default) -> None:
+    env, capture = kind_default
+    pod = capture.pods["extract"]
+    assert arg_after(base_container(pod).args, "--source") == env["AIRFLOW_VAR_DEFAULT_SOURCE"]
+    assert env["AIRFLOW_VAR_DEFAULT_SOURCE"].startswith("gs://census-pipeline-data/seed/")
+    assert "GOOGLE_CLOUD_PROJECT" not in _env(pod), "bigquery_project is empty on kind: absent, not empty"
+    assert _env(pod)["STORAGE_EMULATOR_HOST"] == env["AIRFLOW_VAR_GCS_EMULATOR_HOST"]
+
+
+def test_an_explicit_source_wins_over_the_deployment_default(multi_offline) -> None:
+    pods = multi_offline[0].pods
+    assert arg_after(base_container(pods["extract"]).args, "--source") == OFFLINE_CONF["source"]
+
+
+# -- what the sidecar image must provide: docs/dags.md against the provider's own commands --------
+SHELL_KEYWORDS = {"if", "then", "else", "elif", "fi", "do", "done", "while", "until", "!", "{", "}"}
+ALWAYS_BUILTIN = {"true", "echo"}  # in every POSIX sh, not worth listing
+
+
+def _shell_commands(snippet: str) -> set[str]:
+    import shlex
+
+    commands = set()
+    for segment in re.split(r";|&&|\|\||\$\(|\)|\n|`", snippet):
+        try:
+            words = shlex.split(segment)
+        except ValueError:
+            words = segment.split()
+        while words and words[0] in SHELL_KEYWORDS:
+            words = words[1:]
+        # The tail of a command a `$(...)` split (`-f 'sh'`), loops, assignments, redirections.
+        if not words or words[0] == "for" or "=" in words[0] or words[0].startswith(("<", "-")):
+            continue
+        commands.add(words[0])
+    return commands
+
+
+def _provider_sidecar_commands() -> set[str]:
+    """Every command the installed provider runs in the xcom sidecar (its literal shell snippets)."""
+    import ast
+    import inspect
+    import textwrap
+
+    from airflow.providers.cncf.kubernetes.utils import pod_manager, xcom_sidecar
+
+    snippets = [xcom_sidecar.PodDefaults.XCOM_CMD]
+    for method in (pod_manager.PodManager.extract_xcom_json, pod_manager.PodManager.extract_xcom_kill):
+        tree = ast.parse(textwrap.dedent(inspect.getsource(method)))
+        for node in ast.walk(tree):
+            # The shell the exec runs (`command=["/bin/sh", ...]`) and each `..._command = "..."`.
+            if isinstance(node, ast.keyword) and node.arg == "command" and isinstance(node.value, ast.List):
+                snippets.append(str(node.value.elts[0].value))
+            if isinstance(node, ast.Assign) and any("command" in getattr(t, "id", "") for t in node.targets):
+                values = node.value.values if isinstance(node.value, ast.JoinedStr) else [node.value]
+                snippets.append("".join(v.value if isinstance(v, ast.Constant) else "X" for v in values))
+    commands = set().union(*(_shell_commands(s) for s in snippets))
+    return {"sh" if c == "/bin/sh" else "test" if c == "[" else c for c in commands} - ALWAYS_BUILTIN
+
+
+def _documented_sidecar_commands() -> set[str]:
+    text = (ROOT / "docs" / "dags.md").read_text()
+    section = text.split("## XCom sidecar", 1)[1].split("\n## ", 1)[0]
+    paragraph = section[section.index("The image\nmust run") :]
+    words = set(re.findall(r"`([^`]+)`", paragraph))
+    return {"sh" if w == "/bin/sh" else w for w in words if re.fullmatch(r"[a-z]+|/bin/sh", w)}
+
+
+def test_the_docs_name_every_command_the_provider_runs_in_the_sidecar() -> None:
+    provider, documented = _provider_sidecar_commands(), _documented_sidecar_commands()
+    assert {"sleep", "cat", "kill", "pgrep", "id", "sh"} <= provider, provider
+    assert provider <= documented, f"docs/dags.md misses {sorted(provider - documented)}"
+    assert documented <= provider | {"test"}, (
+        f"docs/dags.md names {sorted(documented - provider)} the provider never runs"
+    )

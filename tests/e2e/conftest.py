@@ -5,10 +5,12 @@ Where a requirement is missing (tools, Docker engine, registry or chart reposito
 whole tier skips with a reason naming it (tests/e2e/probes.py). On the first failure everything
 needed to debug is written to .artifacts/e2e/ (tests/e2e/diagnostics.py).
 
-Knobs (all optional): E2E_DAG_ID (default mlflow-multimodel-dag), E2E_CONF (JSON run conf, default: lgbm and
-logreg on the demo grid),
-E2E_MODELS (default lgbm,logreg), E2E_TIMEOUT (seconds the run may take, default 3600),
-AIRFLOW_USERNAME / AIRFLOW_PASSWORD (default: the kind dev admin and its generated Secret).
+Knobs (all optional): E2E_DAG_ID and E2E_CONF (JSON run conf; default: what `make trigger` sends,
+parsed from mk/kind.mk), E2E_MODELS (default lgbm,logreg), E2E_TIMEOUT (seconds the run may take,
+default 3600), AIRFLOW_USERNAME / AIRFLOW_PASSWORD (default: the kind dev admin and its Secret).
+While the run goes, the stage pods are watched; the per-task timeline (pod created, container
+started, first work, result, pod deleted: tests/e2e/timeline.py) is printed and written to
+.artifacts/e2e/timeline.txt and timeline.json.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import base64
 import json
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -25,13 +28,13 @@ import pytest
 import yaml
 
 from scripts import trigger_dag
-from tests.e2e import diagnostics
+from tests.e2e import diagnostics, timeline
 from tests.e2e.probes import ROOT, probe
+from tests.helpers.kind_make import trigger_defaults
 
 ARTIFACTS = ROOT / ".artifacts" / "e2e"
 AIRFLOW_URL = "http://localhost:8080"  # NodePort 30080, mapped by k8s/kind-config.yaml
 MLFLOW_URL = "http://localhost:5000"  # NodePort 30500
-DEFAULT_CONF = '{"models": ["lgbm", "logreg"], "grid": "demo"}'
 _STATE: dict[str, Any] = {}
 
 
@@ -56,6 +59,8 @@ class DagRun:
     dag_id: str
     result: trigger_dag.RunResult
     returns: dict[str, dict[str, Any]]  # task key -> the stage's return.json
+    timeline: list[dict[str, Any]]  # tests/e2e/timeline.py rows, one per task that ran a pod
+    leftover: dict[str, str]  # stage pods of the DAG still there after the run: name -> phase
 
 
 class Live:
@@ -144,18 +149,35 @@ def _airflow_client(cluster: Cluster) -> trigger_dag.AirflowClient:
 @pytest.fixture(scope="session")
 def dag_run(deployed: Cluster, live: Live) -> DagRun:
     client = _airflow_client(deployed)
-    dag_id = os.environ.get("E2E_DAG_ID", "mlflow-multimodel-dag")
-    conf = json.loads(os.environ.get("E2E_CONF", DEFAULT_CONF))
+    default_dag, default_conf = trigger_defaults()
+    dag_id = os.environ.get("E2E_DAG_ID", default_dag)
+    conf = json.loads(os.environ["E2E_CONF"]) if os.environ.get("E2E_CONF") else default_conf
     timeout = float(os.environ.get("E2E_TIMEOUT", "3600"))
-    live.line(f"triggering {dag_id} through {AIRFLOW_URL} (timeout {timeout:.0f} s)")
-    result = trigger_dag.trigger_and_follow(client, dag_id, conf, timeout=timeout, poll=10, out=live)  # type: ignore[arg-type]
+    live.line(f"triggering {dag_id} through {AIRFLOW_URL} (timeout {timeout:.0f} s), watching its pods")
+    watch = timeline.PodWatch(deployed.context, "ml-pipeline", limit=timeout + 600).start()
+    try:
+        result = trigger_dag.trigger_and_follow(client, dag_id, conf, timeout=timeout, poll=10, out=live)  # type: ignore[arg-type]
+        time.sleep(5)  # the last pod's DELETED event
+    finally:
+        watch.stop()
     returns: dict[str, dict[str, Any]] = {}
-    for ti in client.task_instances(dag_id, result.run_id):
+    instances = client.task_instances(dag_id, result.run_id)
+    for ti in instances:
         if ti.get("state") == "success":
             value = client.return_value(dag_id, result.run_id, ti["task_id"], ti.get("map_index", -1))
             if isinstance(value, dict) and "stage" in value:
                 returns[trigger_dag.task_key(ti)] = value
-    return DagRun(dag_id, result, returns)
+    rows = timeline.build(instances, returns, timeline.pod_points(watch.events, dag_id))
+    pods = json.loads(
+        deployed.kubectl("-n", "ml-pipeline", "get", "pods", "-l", f"dag_id={dag_id}", "-o", "json")
+    )
+    leftover = {p["metadata"]["name"]: p["status"].get("phase", "") for p in pods["items"]}
+    table = timeline.render(rows)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "timeline.txt").write_text(table + "\n")
+    (ARTIFACTS / "timeline.json").write_text(json.dumps(rows, indent=2))
+    live.line("per-task timeline (seconds since the first task started):\n" + table)
+    return DagRun(dag_id, result, returns, rows, leftover)
 
 
 @pytest.fixture(scope="session")

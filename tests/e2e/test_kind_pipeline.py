@@ -108,3 +108,23 @@ def test_stage_outputs_are_in_the_gcs_emulator(dag_run: DagRun, gcs_emulator: st
         meta = _get(f"{gcs_emulator}/storage/v1/b/{parsed.netloc}/o/{obj}")
         assert int(meta["size"]) > 0, f"{uri} is empty"
         assert f"/{dag_run.dag_id}/" in uri, f"{uri} is not under runs/<dag_id>/<run_id>/ (docs/contract.md)"
+
+
+def test_every_task_reports_its_timeline(dag_run: DagRun):
+    """Pod created -> container started -> first work -> result -> pod deleted, for each stage pod."""
+    from tests.e2e.timeline import POINTS
+
+    ran = [row for row in dag_run.timeline if row["state"] == "success"]
+    assert ran, "no task of the run produced a timeline row"
+    for row in ran:
+        missing = [p for p in POINTS if row[p] is None]
+        assert not missing, f"{row['task']}: no {missing} in the timeline"
+        # The cluster's timestamps have 1 s resolution; the stage's are exact.
+        assert row["pod created"] <= row["container started"] + 1 <= row["first work"] + 2, row
+        assert row["first work"] <= row["result"] <= row["pod deleted"] + 1, row
+
+
+def test_no_stage_pod_outlives_a_successful_run(dag_run: DagRun):
+    """Succeeded pods are deleted, nothing is left Pending or Running (census_pipeline/pod_lifecycle.py)."""
+    assert dag_run.result.state == "success"
+    assert dag_run.leftover == {}, f"stage pods left after the run: {dag_run.leftover}"

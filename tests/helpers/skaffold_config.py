@@ -21,6 +21,17 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 SKAFFOLD_YAML = ROOT / "skaffold.yaml"
+BASE, MAIN = "census-pipeline", "census-releases"  # builds + k8s/; the Helm releases
+# What Skaffold builds for kind (unique image-id tag, no digest) and for gke (tag@digest).
+KIND_TAG = "0123456789abcdef" * 4
+GKE_DIGEST = "sha256:" + "ab" * 32
+GKE_REPO = "europe-docker.pkg.dev/proj/census"
+# The environment the gke profile's templates and hooks require (README.md, GKE section).
+GKE_ENV = {
+    "MLFLOW_GSA": "census-mlflow@proj.iam.gserviceaccount.com",
+    "PIPELINE_GSA": "census-stage@proj.iam.gserviceaccount.com",
+    "BIGQUERY_PROJECT": "census-billing-project",
+}
 
 # Groups where setting one member in a profile replaces the whole group (yaml "oneOf" in Go).
 _ONE_OF_GROUPS = (
@@ -160,3 +171,36 @@ def render_value_template(template: str, images: dict[str, str], env: dict[str, 
         return fields[name]
 
     return re.sub(r"\{\{\s*\.(\w+)\s*\}\}", field, template).removesuffix("@")
+
+
+def built_refs(profile: str) -> dict[str, str]:
+    """The references Skaffold hands every deployer for each artifact in `profile`."""
+    import tomllib
+
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    images = [a["image"] for a in load_configs()[BASE]["build"]["artifacts"]]
+    if profile == "kind":
+        return {image: f"{image}:{KIND_TAG}" for image in images}
+    return {image: f"{GKE_REPO}/{image}:{version}-x@{GKE_DIGEST}" for image in images}
+
+
+def release_values(
+    config: dict[str, Any], release: str, profile: str, env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """User values of a Helm release as Skaffold hands them to Helm: -f files merged left to right
+    (Helm's coalescing), then every --set / --set from a template applied (Helm's strvals)."""
+    from tests.helpers.airflow_release import helm_merge
+
+    rel = next(r for r in config["deploy"]["helm"]["releases"] if r["name"] == release)
+    values: dict[str, Any] = {}
+    for path in rel.get("valuesFiles", []):
+        file = ROOT / path
+        assert file.is_file(), f"{path} (valuesFiles of release {release!r}) does not exist"
+        values = helm_merge(values, yaml.safe_load(file.read_text()) or {})
+    refs = built_refs(profile)
+    env = GKE_ENV if env is None and profile == "gke" else env
+    for key, value in rel.get("setValues", {}).items():
+        helm_set_into(values, f"{key}={value}")
+    for key, template in rel.get("setValueTemplates", {}).items():
+        helm_set_into(values, f"{key}={render_value_template(str(template), refs, env)}")
+    return values

@@ -21,6 +21,8 @@ from preprocessor.targets import TARGETS
 
 log = logging.getLogger("preprocessor")
 STAGE = "preprocess"
+# The census attributes whose groups a promotion must not make worse (written to features.json).
+SLICE_BY = ("sex", "race")
 
 
 def _test_size(text: str) -> float:
@@ -143,6 +145,8 @@ def _build(
         "input_uri": source.uri,
         "rows": {"train": train.num_rows, "test": test.num_rows},
         "positive_rate": positive_rate,
+        # Attributes whose one-hot columns (<attribute>_<value>) `trainer promote` scores per slice.
+        "slice_by": list(SLICE_BY),
     }
     return outputs.write(layout, train, test, manifest)
 

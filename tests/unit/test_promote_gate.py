@@ -172,8 +172,8 @@ def test_the_ledger_reads_its_tags_in_order() -> None:
 
 @pytest.mark.parametrize(
     ("name", "alias", "word"),
-    [("census/model", "champion", "--model-name"), ("m", "latest", "--alias"), ("m", "v3", "--alias"),
-     ("m", "bad alias", "--alias"), ("m", "", "--alias")],
+    [("census/model", "champion", "--model-name"), ("it's", "champion", "quotes"), ("m", "latest", "--alias"),
+     ("m", "v3", "--alias"), ("m", "bad alias", "--alias"), ("m", "", "--alias")],
 )  # fmt: skip
 def test_names_follow_mlflows_rules(name: str, alias: str, word: str) -> None:
     with pytest.raises(StageError, match=word):

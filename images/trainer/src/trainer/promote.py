@@ -134,6 +134,8 @@ def check_names(model_name: str, alias: str) -> None:
 
     try:
         validation._validate_model_name(model_name)
+        if any(q in model_name for q in "'\"`"):  # they would break the registry's filter strings
+            raise MlflowException(f"Invalid model name '{model_name}'. Names cannot contain quotes.")
     except MlflowException as exc:
         raise StageError(
             f"--model-name {model_name!r} is not a valid registered model name ({exc.message})",
@@ -191,8 +193,10 @@ def verify(client: Any, raw: dict[str, Any], experiment_id: str, experiment: str
     for key, tag in (("features_uri", "census.features_uri"), ("test_sha256", "census.test_sha256")):
         if str(raw[key]) != tags.get(tag):
             raise StageError(f"{who}: {key} {raw[key]!r} is not the run's {tags.get(tag)!r}", FIX_FORGED)
-    metrics = raw["metrics"] if isinstance(raw["metrics"], dict) else {}
-    for key, claimed in sorted(metrics.items()):
+    claims = {**(raw["metrics"] if isinstance(raw["metrics"], dict) else {})}
+    if "cv_roc_auc" in raw:  # fit logs it as cv_roc_auc_mean
+        claims["cv_roc_auc_mean"] = raw["cv_roc_auc"]
+    for key, claimed in sorted(claims.items()):
         logged = run.data.metrics.get(key)
         if not _number(claimed) or logged is None or abs(float(logged) - float(claimed)) > METRIC_TOLERANCE:
             raise StageError(f"{who}: metrics.{key} {claimed} is not the {logged} the run logged", FIX_FORGED)
@@ -458,7 +462,6 @@ def _register(ctx: Context) -> str:
             ctx.opts.model_name,
         )
         return str(existing[0].version)
-    registry.ensure_model(ctx.client, ctx.opts.model_name, MODEL_DESCRIPTION)
     version = ctx.client.create_model_version(
         ctx.opts.model_name,
         source=ctx.best.model_uri,
@@ -576,7 +579,8 @@ def _write_tags(ctx: Context, record: dict[str, Any], state_after: tuple[str | N
     tags = summary_tags(record)
     marker = _marker(record, state_after)
     version = record["registered_version"]
-    if version is not None:
+    # A version that already holds the alias keeps the record of the decision that put it there.
+    if version is not None and record["rule"] != "already_champion":
         for key, value in {**tags, DECISION_TAG: marker}.items():
             ctx.client.set_model_version_tag(ctx.opts.model_name, str(version), key, value)
     ctx.client.log_batch(ctx.best.run_id, tags=[RunTag(k, v) for k, v in tags.items()])
@@ -714,7 +718,8 @@ def _promote(client: Any, opts: PromoteOptions, raw: list[dict[str, Any]]) -> di
                 record["registered_version"] = int(existing[0].version)
             after = (state.champion, state.head_seq)
             break
-        registry.ensure_model(client, opts.model_name, MODEL_DESCRIPTION)
+        if not state.exists:  # the lock lives on the registered model
+            registry.ensure_model(client, opts.model_name, MODEL_DESCRIPTION)
         with registry.alias_lock(client, opts.model_name, opts.alias):
             now = registry.read(client, opts.model_name, opts.alias)
             if now.champion != state.champion:

@@ -28,7 +28,7 @@ h1{font-size:1.4em;margin:0 0 .4em}h2{font-size:1.15em;margin:1.4em 0 .5em}
 .verdict{padding:10px 14px;border-radius:6px;font-size:1.05em;margin:.6em 0 1em}
 .promoted{background:#e6f4ea;border:1px solid #34a853}.kept{background:#fef7e0;border:1px solid #f9ab00}
 table{border-collapse:collapse;font-size:.92em}td,th{border:1px solid #ddd;padding:4px 8px;text-align:left}
-th{background:#f5f5f5}td.num{text-align:right;font-variant-numeric:tabular-nums}
+th{background:#f5f5f5;white-space:nowrap}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .drop{background:#fce8e6}.muted{color:#777}
 .plots{display:flex;flex-wrap:wrap;gap:16px}figure{margin:0}
 .plots img{max-width:100%;height:auto;border:1px solid #eee}
@@ -202,10 +202,10 @@ def render(record: dict[str, Any], curves: Curves | None) -> str:
         ("candidate ROC AUC", record.get("roc_auc")),
         ("champion ROC AUC", record.get("champion_roc_auc")),
         ("difference", None if record.get("delta") is None else f"{record['delta']:+.4f}"),
-        ("95% interval of the difference", None if not ci else f"{ci[0]:+.4f} to {ci[1]:+.4f}"),
-        ("p-value (one-sided, candidate better)", None if record.get("p_value") is None
+        ("95% interval", None if not ci else f"{ci[0]:+.4f} to {ci[1]:+.4f}"),
+        ("p-value (one-sided)", None if record.get("p_value") is None
          else f"{record['p_value']:.3g} ({record['gate']['test']})"),
-        ("smallest gain this holdout detects (80% power)", record.get("detectable_delta")),
+        ("detectable gain (80% power)", record.get("detectable_delta")),
         ("gate", ", ".join(f"{k} {v}" for k, v in record["gate"].items())),
         ("triggered by", _trigger_text(record.get("trigger") or {})),
         ("decided at", record.get("decided_at")),

@@ -467,3 +467,10 @@ def test_rollback_moves_the_alias_back_and_the_ledger_tells_the_story(
         ("rollback", 1),
     ]
     assert world.ledger(name)[3]["reason"] == "fixed upstream"
+    # Nothing to go back to, or nothing at all: one clear line each.
+    single = f"single-{uuid.uuid4().hex[:6]}"
+    ok(world.promote(single, "A"))
+    assert_bad_input(
+        world.cli("rollback", "--model-name", single), "records no champion before v1", "--to-version"
+    )
+    assert_bad_input(world.cli("ledger", "--model-name", f"nope-{single}"), "does not exist")

@@ -277,3 +277,31 @@ def test_report_is_one_self_contained_page() -> None:
         assert text in page, text
     kept = report.render(record(), None)  # no curves (e.g. the champion could not be loaded)
     assert "KEPT" in kept and len(re.findall("<img ", kept)) == 1
+
+
+# --------------------------------------------------------------------------- bounded MLflow calls
+
+
+def test_bounded_caps_mlflows_retries_and_turns_a_failing_server_into_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import os
+
+    from mlflow.exceptions import MlflowException
+    from trainer import tracking
+
+    monkeypatch.delenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", raising=False)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")  # the environment's own limit wins
+    with tracking.bounded("promote"):
+        assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "3"
+        assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "5"
+    assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES" not in os.environ
+    failing = MlflowException("API request to http://x/api/2.0/mlflow/runs/get failed with exception boom")
+    with (
+        pytest.raises(StageError, match="failed during promote: API request to") as caught,
+        tracking.bounded("promote"),
+    ):
+        raise failing
+    assert "re-run" in caught.value.fix
+    with pytest.raises(KeyError), tracking.bounded("promote"):  # a bug stays a bug (traceback, exit 1)
+        raise KeyError("x")

@@ -556,6 +556,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             say(f"bench: work directory kept at {work}")
     out_tables = [tables.main_table(results)]
+    gate = tables.gate_line(results)
+    if gate:
+        out_tables.append(gate)
     if results.get("halving"):
         out_tables.append(tables.halving_table(results))
     if results.get("pipeline") or results.get("containers"):

@@ -51,6 +51,11 @@ class StageRun:
             "n_candidates",
             "n_fits",
             "seconds",
+            # promote: what the promotion gate cost and what it decided
+            "gate_seconds",
+            "rule",
+            "promoted",
+            "champion_version",
         )
         return {
             "stage": self.stage,

@@ -90,7 +90,7 @@ def main_table(results: dict[str, Any]) -> str:
             (exh.get(model) or {}).get("roc_auc"),
             capped=bool(bm and bm["capped"]),
         )
-    add("promote (register, alias)", (None, None, None), s(proc, "promote"), s(ctr, "promote"))
+    add("promote (verify, gate, register, alias)", (None, None, None), s(proc, "promote"), s(ctr, "promote"))
     # The pipeline's total is the multi-model chain as the DAG runs it (fits in parallel), timed
     # end to end, not the sum of the one-at-a-time rows above.
     multi = results.get("multimodel") or {}
@@ -144,6 +144,29 @@ def main_table(results: dict[str, Any]) -> str:
         ">= : the baseline hit its time cap (est. = its time extrapolated from the fits it finished)"
     )
     return report.table(headers, rows, title)
+
+
+def gate_line(results: dict[str, Any]) -> str:
+    """What the promotion gate costs next to the fits it judges (issue 15).
+
+    The multi-model chain promotes into the registered model the first chain's promote created, so
+    its gate loads and scores both models on the full holdout, runs DeLong and the slices and
+    draws the report: the gate's whole cost."""
+    lines = []
+    for key, label in (("pipeline", "first chain, no champion yet"), ("multimodel", "against a champion")):
+        part = results.get(key) or {}
+        promote = (part.get("stages") or {}).get("promote") or {}
+        res = promote.get("result") or {}
+        if res.get("gate_seconds") is None:
+            continue
+        fits = sum(st["wall_s"] for k, st in part["stages"].items() if k.startswith("fit:"))
+        fits = part.get("fits_wall_s") if part.get("parallel_fits") else fits
+        share = f"{100 * res['gate_seconds'] / fits:.1f}% of the fits' {fits:.1f} s" if fits else "no fits"
+        lines.append(
+            f"promotion gate ({label}): {res['gate_seconds']:.2f} s of promote's {promote['wall_s']:.1f} s "
+            f"(rule {res.get('rule')}) = {share}"
+        )
+    return "\n".join(lines)
 
 
 def halving_table(results: dict[str, Any]) -> str:

@@ -229,13 +229,19 @@ def table(fits: list[dict[str, Any]], promote: dict[str, Any]) -> str:
             f"{m['log_loss']:>8.4f} "
             f"{m['accuracy']:>8.4f} {m['f1']:>6.3f} {fit['n_fits']:>5} {fit['seconds']:>8.1f}  {params}"
         )
-    verdict = "promoted" if promote["promoted"] else "not promoted"
+    target = f"{promote['model_name']}@{promote['alias']}"
+    if promote["promoted"]:
+        verdict = f"now holds {target} as v{promote['registered_version']}"
+    elif promote.get("champion_version") is not None:
+        verdict = f"not promoted: v{promote['champion_version']} keeps {target}"
+    else:
+        verdict = f"not promoted: {target} stays empty"
     lines.append("")
-    lines.append(
-        f"* best candidate: {promote['best_model']} -> "
-        f"{promote['model_name']} v{promote['registered_version']} "
-        f"{verdict}: {promote['reason']}"
-    )
+    lines.append(f"* best candidate: {promote['best_model']} (run {promote['run_id'][:8]}) {verdict}")
+    # The gate's rule and its numbers: why the champion was replaced or kept (docs/promotion.md).
+    lines.append(f"  why ({promote['rule']}): {promote['reason']}")
+    if promote.get("report_uri"):
+        lines.append(f"  decision report: {promote['report_uri']}")
     return "\n".join(lines)
 
 

@@ -327,11 +327,21 @@ def promote_op(trainer_task_ids: Sequence[str]) -> StagePodOperator:
             f"{{{{ ti.xcom_pull(task_ids={task_ids!r}) | reject('none') | list | tojson }}}}",
             "--alias",
             CHAMPION_ALIAS,
+            # The gate (docs/promotion.md): the champion is replaced only by a gain of at least
+            # min_delta that the paired DeLong test finds significant at alpha, and no guarded
+            # slice (sex, race) losing more than max_slice_drop.
+            "--min-delta",
+            "{{ params.min_delta }}",
+            "--alpha",
+            "{{ params.alpha }}",
+            "--max-slice-drop",
+            "{{ params.max_slice_drop }}",
         ],
         extra_env={"MLFLOW_TRACKING_URI": MLFLOW_TRACKING_URI},
         trigger_rule="none_failed_min_one_success",
-        doc_md=f"Registers the best of the candidates as `{REGISTERED_MODEL}` and moves "
-        f"`@{CHAMPION_ALIAS}` to it if it beats the current champion on the same holdout.",
+        doc_md=f"Moves `@{CHAMPION_ALIAS}` of `{REGISTERED_MODEL}` to the best candidate only if it "
+        "beats the champion on the same holdout by min_delta, significantly (DeLong at alpha), "
+        "without a slice losing more than max_slice_drop; only a winner is registered.",
     )
 
 
@@ -390,6 +400,31 @@ def common_params() -> dict[str, Param]:
             type="boolean",
             title="Force refresh",
             description="Re-extract and re-preprocess even if this run's outputs exist.",
+        ),
+        # The promotion gate (trainer promote; defaults and their numbers: docs/promotion.md).
+        "min_delta": Param(
+            0.001,
+            type="number",
+            minimum=0,
+            maximum=0.1,
+            title="Promotion: min ROC AUC gain",
+            description="Smallest holdout ROC AUC gain over the champion that may replace it (0-0.1).",
+        ),
+        "alpha": Param(
+            0.05,
+            type="number",
+            exclusiveMinimum=0,
+            maximum=0.5,
+            title="Promotion: significance level",
+            description="Level of the one-sided paired DeLong test of the gain (0-0.5, not 0).",
+        ),
+        "max_slice_drop": Param(
+            0.02,
+            type="number",
+            minimum=0,
+            maximum=1,
+            title="Promotion: max slice drop",
+            description="Largest ROC AUC loss allowed on any sex or race slice of 500+ rows (0-1).",
         ),
     }
 

@@ -93,11 +93,15 @@ def test_local_pipeline_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     again = run_demo(workdir)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     second = json.loads((workdir / "summary.json").read_text())["promote"]
-    assert second["registered_version"] == 2
     assert second["champion_version"] == 1
     assert second["champion_roc_auc"] == pytest.approx(promote["roc_auc"], abs=1e-6)
-    # Same data, same seeds: the candidate ties the champion, and a tie keeps the champion.
-    assert second["promoted"] is False and "does not beat" in second["reason"]
+    # Same data, same seeds: the candidate ties the champion, and a tie keeps the champion; the
+    # loser is not registered, and the table says why.
+    assert second["promoted"] is False and second["rule"] == "gain_below_min_delta"
+    assert second["delta"] == 0 and second["registered_version"] is None
+    assert len(client.search_model_versions("name = 'census-never-married'")) == 1
+    assert "not promoted: v1 keeps census-never-married@champion" in again.stdout
+    assert "why (gain_below_min_delta): champion v1 stays" in again.stdout
 
 
 def test_the_penguins_dataset_runs_to_its_own_champion(tmp_path: Path) -> None:

@@ -112,6 +112,7 @@ def test_result_manifest_and_split(features_census: dict[str, Any], raw_census: 
     assert result["input_sha256"] == raw_census["sha256"]
     manifest = json.loads(local(result["features_uri"]).read_text())
     assert set(manifest) == MANIFEST_KEYS
+    assert manifest["slice_by"] == ["sex", "race"]
     assert (manifest["seed"], manifest["test_size"], manifest["input_uri"]) == (
         55,
         0.2,

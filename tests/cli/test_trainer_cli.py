@@ -42,12 +42,31 @@ PROMOTE_KEYS = {
     "alias",
     "best_model",
     "run_id",
+    "model_uri",
     "registered_version",
-    "roc_auc",
     "champion_version",
+    "champion_run_id",
+    "roc_auc",
     "champion_roc_auc",
+    "delta",
+    "delta_ci",
+    "p_value",
+    "detectable_delta",
+    "holdout",
+    "slices",
+    "gate",
     "promoted",
+    "rule",
     "reason",
+    "forced",
+    "trigger",
+    "decided_at",
+    "decision_id",
+    "decision_key",
+    "ledger_seq",
+    "report_uri",
+    "rounds",
+    "gate_seconds",
     "seconds",
     "timings",
 }
@@ -271,30 +290,36 @@ def test_promote_registers_moves_the_alias_and_is_idempotent(
     assert set(r1) == PROMOTE_KEYS, set(r1) ^ PROMOTE_KEYS
     best = max((lgbm.xcom, logreg.xcom), key=lambda r: r["metrics"]["roc_auc"])
     assert r1["best_model"] == best["model"] and r1["run_id"] == best["run_id"]
-    assert r1["promoted"] is True and r1["champion_version"] is None and r1["registered_version"] == 1
+    assert r1["promoted"] is True and r1["rule"] == "no_champion" and r1["champion_version"] is None
+    assert r1["registered_version"] == 1 and r1["ledger_seq"] == 1
     assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
 
     again = promote(store, tmp_path, experiment, name, "c2", lgbm.xcom, logreg.xcom)
     assert again.rc == 0, again.stderr
+    assert "decided before" in again.stderr
     assert {k: v for k, v in again.xcom.items() if k not in ("seconds", "timings")} == {
         k: v for k, v in r1.items() if k not in ("seconds", "timings")
     }
     assert len(client.search_model_versions(f"name = '{name}'")) == 1
 
-    # A weaker model is registered but does not take the alias; the champion is scored on the
-    # same holdout and the decision is recorded on the version and the run.
+    # A weaker model is compared with the champion on the same holdout and kept out; it stays a
+    # run (no version) that carries the decision.
     loser = promote(store, tmp_path, experiment, name, "c3", stump.xcom)
     assert loser.rc == 0, loser.stderr
     r3 = loser.xcom
-    assert r3["promoted"] is False and r3["registered_version"] == 2 and r3["champion_version"] == 1
-    assert r3["champion_roc_auc"] == pytest.approx(best["metrics"]["roc_auc"], abs=1e-5)
-    assert "does not beat" in r3["reason"]
-    # Trained and evaluated on this very split: its logged score is its score, not re-computed.
-    assert "champion v1 was scored on this holdout when trained" in loser.stderr
+    assert r3["promoted"] is False and r3["registered_version"] is None and r3["champion_version"] == 1
+    assert r3["champion_roc_auc"] == pytest.approx(best["metrics"]["roc_auc"], abs=1e-6)
+    assert r3["rule"] == "gain_below_min_delta" and r3["reason"].startswith("champion v1 stays")
+    assert r3["delta"] < 0 and r3["delta_ci"][1] < 0 and r3["p_value"] > 0.99
+    assert r3["holdout"]["source"] == "candidate" and r3["holdout"]["rows"] == 6508
+    assert {(s["attribute"], s["value"]) for s in r3["slices"]} >= {("sex", "Female"), ("race", "Black")}
     assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
-    version = client.get_model_version(name, "2")
-    assert version.tags["promote.promoted"] == "false"
-    assert client.get_run(stump.xcom["run_id"]).data.tags["promote.reason"] == r3["reason"]
+    assert len(client.search_model_versions(f"name = '{name}'")) == 1
+    tags = client.get_run(stump.xcom["run_id"]).data.tags
+    assert tags["promote.promoted"] == "false" and tags["promote.reason"] == r3["reason"]
+    assert tags["promote.report"] == r3["report_uri"]
+    artifacts = {a.path for a in client.list_artifacts(stump.xcom["run_id"], f"promote/{r3['decision_id']}")}
+    assert {p.rsplit("/", 1)[-1] for p in artifacts} == {"report.html", "decision.json", "slices.csv"}
 
 
 @pytest.mark.parametrize(
@@ -315,6 +340,15 @@ def test_promote_registers_moves_the_alias_and_is_idempotent(
             ["promote", "--experiment", "e", "--model-name", "m", "--candidates", '[{"model": "lgbm"}]'],
             ["lacks", "run_id"],
         ),
+        (
+            ["promote", "--experiment", "e", "--model-name", "m", "--candidates", "[]", "--alpha", "0"],
+            ["--alpha 0.0 is out of range"],
+        ),
+        (
+            ["promote", "--experiment", "e", "--model-name", "m", "--candidates", "[]", "--slice-by", "a;b"],
+            ["--slice-by", "a;b"],
+        ),
+        (["rollback", "--model-name", "m", "--to-version", "0"], ["--to-version 0"]),
     ],
 )
 def test_bad_input_gives_one_clear_line(
@@ -405,13 +439,14 @@ def test_a_champion_from_another_split_is_scored_on_the_candidates_holdout(
     second = promote(store, tmp_path, experiment, name, "c2", candidate.xcom)
     assert second.rc == 0, second.stderr
     r2 = second.xcom
-    assert "champion v1 was trained on another split: scoring it on this holdout" in second.stderr
+    # Same columns, another split: the champion is loaded and scored on the candidate's holdout.
+    assert r2["holdout"]["source"] == "candidate" and r2["holdout"]["sha256"] == candidate.xcom["test_sha256"]
     assert r2["champion_version"] == 1 and r2["champion_roc_auc"] is not None
     # Another holdout, another score: close to the one it logged, but not that number.
     logged = champion.xcom["metrics"]["roc_auc"]
     assert r2["champion_roc_auc"] != logged
     assert abs(r2["champion_roc_auc"] - logged) < 0.02
-    assert r2["promoted"] is (r2["roc_auc"] > r2["champion_roc_auc"])
+    assert r2["promoted"] is (r2["rule"] == "gate_passed")
 
 
 def test_a_catalogue_entry_missing_a_trusted_type_is_one_line_naming_it(

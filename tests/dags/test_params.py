@@ -22,6 +22,9 @@ BAD = [
     ("mlflow-dag", {"test_size": "0.2"}, "test_size"),
     ("mlflow-dag", {"seed": -1}, "seed"),
     ("mlflow-dag", {"force_refresh": "yes"}, "force_refresh"),
+    ("mlflow-dag", {"min_delta": -0.001}, "min_delta"),
+    ("mlflow-dag", {"alpha": 0.6}, "alpha"),
+    ("mlflow-multimodel-dag", {"max_slice_drop": 1.5}, "max_slice_drop"),
 ]
 
 

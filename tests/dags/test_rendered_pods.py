@@ -181,6 +181,9 @@ def test_default_args_with_xcom_values_filled_in(single_default) -> None:
         "census-never-married",
     ]
     assert arg_after(args["promote"], "--alias") == "champion"
+    # The promotion gate's params, at their defaults (docs/promotion.md).
+    gate = {flag: arg_after(args["promote"], flag) for flag in ("--min-delta", "--alpha", "--max-slice-drop")}
+    assert gate == {"--min-delta": "0.001", "--alpha": "0.05", "--max-slice-drop": "0.02"}
     candidates = json.loads(arg_after(args["promote"], "--candidates"))
     assert [c["model"] for c in candidates] == ["lgbm"]
 

@@ -233,7 +233,8 @@ def test_a_worse_candidate_keeps_the_champion(
     mlflow_client: Any,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    """The model that lost the first promote, promoted alone: registered, scored, not promoted."""
+    """The model that lost the first promote, promoted alone: scored with the champion on the same
+    holdout, not promoted, and not registered (it stays a run carrying the decision)."""
     worse = min(pipeline.fits.values(), key=lambda f: f["metrics"]["roc_auc"])
     assert worse["run_id"] != pipeline.promote["run_id"]
     second = _run(
@@ -244,12 +245,14 @@ def test_a_worse_candidate_keeps_the_champion(
     )
     assert second["promoted"] is False, second["reason"]
     assert second["champion_version"] == pipeline.promote["registered_version"]
-    assert second["registered_version"] != pipeline.promote["registered_version"]
+    assert second["registered_version"] is None and second["rule"] == "gain_below_min_delta"
     assert second["champion_roc_auc"] > second["roc_auc"]
+    assert second["trigger"]["task_id"] == "promote_again"
     champion = mlflow_client.get_model_version_by_alias(MODEL_NAME, "champion")
     assert int(champion.version) == pipeline.promote["registered_version"]
-    loser = mlflow_client.get_model_version(MODEL_NAME, str(second["registered_version"]))
-    assert loser.tags["promote.promoted"] == "false"
+    versions = mlflow_client.search_model_versions(f"name = '{MODEL_NAME}'")
+    assert [int(v.version) for v in versions] == [pipeline.promote["registered_version"]]
+    assert mlflow_client.get_run(worse["run_id"]).data.tags["promote.promoted"] == "false"
 
 
 def test_rest_fallback_extracts_the_same_rows(

@@ -190,13 +190,26 @@ CASES: dict[str, Case] = {
     "promote-candidate-lacks-keys": Case(
         "trainer", (*PROMOTE, "--candidates", '[{"model": "lgbm"}]'), ("lacks", "run_id"),
     ),
-    "promote-unknown-run": Case(
+    # Promote never creates the experiment it is told to read the candidates from.
+    "promote-missing-experiment": Case(
         "trainer",
         (*PROMOTE, "--candidates", json.dumps([{
             "model": "lgbm", "run_id": "0" * 32, "model_uri": "models:/m-0", "metrics": {"roc_auc": 0.9},
             "features_uri": "@IN@/features.json", "test_sha256": "0" * 64,
         }])),
-        ("not in this tracking server",),
+        ("experiment", "does not exist"),
+    ),
+    # Names MLflow would refuse only after a version was registered: refused before any write.
+    "promote-reserved-alias": Case(
+        "trainer",
+        (*PROMOTE, "--alias", "latest", "--candidates", json.dumps([{
+            "model": "lgbm", "run_id": "r", "model_uri": "m", "metrics": {"roc_auc": 0.9},
+            "features_uri": "f", "test_sha256": "s",
+        }])),
+        ("--alias 'latest'", "reserved"),
+    ),
+    "promote-gate-out-of-range": Case(
+        "trainer", (*PROMOTE, "--candidates", "[]", "--max-slice-drop", "2"), ("--max-slice-drop 2.0",),
     ),
 }  # fmt: skip
 
@@ -209,9 +222,16 @@ DAG_PARAM_CASES: dict[str, tuple[str, dict[str, Any], str]] = {
     "dag-seed-not-integer": ("mlflow-dag", {"seed": "abc"}, "seed"),
     "dag-experiment-empty": ("mlflow-dag", {"experiment": ""}, "experiment"),
     "dag-unknown-model": ("mlflow-multimodel-dag", {"models": ["lgbm", "xgboost"]}, "models"),
+    # The promotion gate's knobs (docs/promotion.md).
+    "dag-min-delta-too-big": ("mlflow-multimodel-dag", {"min_delta": 0.5}, "min_delta"),
+    "dag-alpha-zero": ("mlflow-dag", {"alpha": 0}, "alpha"),
+    "dag-max-slice-drop-text": ("mlflow-multimodel-dag", {"max_slice_drop": "0.02"}, "max_slice_drop"),
 }
 VALID_CONF_CASE = "dag-valid-conf"
-VALID_CONF = {"source": "gs://census-pipeline-data/inputs/census.csv.gz", "test_size": 0.25, "seed": 7}
+VALID_CONF = {
+    "source": "gs://census-pipeline-data/inputs/census.csv.gz", "test_size": 0.25, "seed": 7,
+    "min_delta": 0.002, "alpha": 0.01, "max_slice_drop": 0.05,
+}  # fmt: skip
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Command line of the trainer: `fit` trains one model, `promote` picks and registers the best."""
+"""Command line of the trainer: `fit` trains one model, `promote` moves the champion alias to a
+better one, `ledger` shows the alias history and `rollback` moves the alias back."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ from typing import Any
 from pipeline_common import cli
 from pipeline_common.errors import StageArgumentParser
 
-from trainer import search
+from trainer import compare, gate, search
 
-STAGES = {"fit": "train", "promote": "promote"}
+STAGES = {"fit": "train", "promote": "promote", "ledger": "ledger", "rollback": "rollback"}
 
 
 def build_parser() -> StageArgumentParser:
@@ -55,9 +56,12 @@ def build_parser() -> StageArgumentParser:
     )
 
     promote = sub.add_parser(
-        "promote", help="register the best candidate and move the alias if it beats the champion"
+        "promote",
+        help="move the alias to the best candidate only if it beats the champion (docs/promotion.md)",
     )
-    promote.add_argument("--experiment", required=True, help="MLflow experiment of the candidates' runs")
+    promote.add_argument(
+        "--experiment", required=True, help="MLflow experiment of the candidates' runs (must exist)"
+    )
     promote.add_argument(
         "--model-name", required=True, help="registered model name, e.g. census-never-married"
     )
@@ -67,7 +71,82 @@ def build_parser() -> StageArgumentParser:
         help="JSON array of `fit` results (return.json objects), or @FILE holding one",
     )
     promote.add_argument("--alias", default="champion", help="alias the winner holds (default: champion)")
+    defaults = gate.GateOptions()
+    promote.add_argument(
+        "--min-delta",
+        type=float,
+        default=defaults.min_delta,
+        help=f"smallest ROC AUC gain that may replace the champion (default: {defaults.min_delta})",
+    )
+    promote.add_argument(
+        "--alpha",
+        type=float,
+        default=defaults.alpha,
+        help=f"level of the one-sided paired test of the gain (default: {defaults.alpha})",
+    )
+    promote.add_argument(
+        "--max-slice-drop",
+        type=float,
+        default=defaults.max_slice_drop,
+        help=f"largest ROC AUC loss allowed on any guarded slice (default: {defaults.max_slice_drop})",
+    )
+    promote.add_argument(
+        "--min-slice-rows",
+        type=int,
+        default=defaults.min_slice_rows,
+        help=f"rows a slice needs to be guarded (default: {defaults.min_slice_rows})",
+    )
+    promote.add_argument(
+        "--test",
+        choices=compare.METHODS,
+        default=defaults.test,
+        help="paired test: delong (DeLong 1988, fast Sun & Xu 2014) or bootstrap (default: delong)",
+    )
+    promote.add_argument(
+        "--bootstrap",
+        type=int,
+        default=defaults.bootstrap,
+        help=f"resamples of --test bootstrap (default: {defaults.bootstrap})",
+    )
+    promote.add_argument(
+        "--seed", type=int, default=defaults.seed, help=f"seed of --test bootstrap (default: {defaults.seed})"
+    )
+    promote.add_argument(
+        "--slice-by",
+        default=None,
+        help="comma-separated slice attributes, '' for none (default: the features manifest's slice_by)",
+    )
+    promote.add_argument(
+        "--force",
+        action="store_true",
+        help="replace the champion even when the gate refuses or no fair comparison exists (recorded)",
+    )
+    promote.add_argument(
+        "--register-challengers",
+        action="store_true",
+        help="also register a candidate that does not win (default: only winners become versions)",
+    )
+
+    ledger = sub.add_parser("ledger", help="print the alias history: which version held it, when, why")
+    ledger.add_argument("--model-name", required=True, help="registered model name")
+    ledger.add_argument("--alias", default="champion", help="alias (default: champion)")
+
+    rollback = sub.add_parser(
+        "rollback", help="move the alias back (to the previous champion by default), recorded in the ledger"
+    )
+    rollback.add_argument("--model-name", required=True, help="registered model name")
+    rollback.add_argument("--alias", default="champion", help="alias (default: champion)")
+    rollback.add_argument(
+        "--to-version", type=int, default=None, help="version to restore (default: the previous champion)"
+    )
+    rollback.add_argument("--reason", default=None, help="why, for the ledger (default: from -> to)")
     return parser
+
+
+def _slice_by(text: str | None) -> tuple[str, ...] | None:
+    if text is None:
+        return None
+    return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
 def _main(args: Any) -> dict[str, Any]:
@@ -84,9 +163,35 @@ def _main(args: Any) -> dict[str, Any]:
             n_jobs=args.n_jobs,
         )
         return fit.run(opts)
+    if args.command == "ledger":
+        from trainer import ledger
+
+        return ledger.show(args.model_name, args.alias)
+    if args.command == "rollback":
+        from trainer import ledger
+
+        return ledger.rollback(args.model_name, args.alias, args.to_version, args.reason)
     from trainer import promote
 
-    return promote.run(args.experiment, args.model_name, args.candidates, alias=args.alias)
+    opts = promote.PromoteOptions(
+        experiment=args.experiment,
+        model_name=args.model_name,
+        candidates=args.candidates,
+        alias=args.alias,
+        gate=gate.GateOptions(
+            min_delta=args.min_delta,
+            alpha=args.alpha,
+            max_slice_drop=args.max_slice_drop,
+            min_slice_rows=args.min_slice_rows,
+            test=args.test,
+            bootstrap=args.bootstrap,
+            seed=args.seed,
+        ),
+        slice_by=_slice_by(args.slice_by),
+        force=args.force,
+        register_challengers=args.register_challengers,
+    )
+    return promote.run(opts)
 
 
 def console(argv: Sequence[str] | None = None) -> int:

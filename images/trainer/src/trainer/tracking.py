@@ -124,3 +124,72 @@ def ensure_experiment(client: MlflowClient, name: str) -> str:
             "restore it (mlflow experiments restore) or use another --experiment",
         )
     return found.experiment_id
+
+
+def existing_experiment(client: MlflowClient, name: str) -> str:
+    """The id of an active experiment that must already exist (promote never creates one)."""
+    if not name.strip():
+        raise StageError("--experiment is empty", "name the MLflow experiment, e.g. census-income")
+    found = client.get_experiment_by_name(name)
+    if found is None:
+        raise StageError(
+            f"MLflow experiment {name!r} does not exist",
+            "pass the --experiment the fit tasks logged their runs to",
+        )
+    if found.lifecycle_stage != "active":
+        raise StageError(
+            f"MLflow experiment {name!r} is deleted",
+            "restore it (mlflow experiments restore) or use another --experiment",
+        )
+    return str(found.experiment_id)
+
+
+# What a short command's MLflow calls may cost at most: MLflow's REST client otherwise retries a
+# failing call 7 times with doubling backoff and waits 120 s per request (minutes per call).
+BOUNDED_HTTP = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+}
+# Error codes of a server that failed, not of a request that was wrong.
+_SERVER_ERRORS = {"INTERNAL_ERROR", "TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED"}
+
+
+def _server_failure(exc: BaseException) -> bool:
+    from mlflow.exceptions import MlflowException
+
+    if isinstance(exc, MlflowException):
+        return exc.error_code in _SERVER_ERRORS or str(exc).startswith("API request to")
+    try:
+        import requests
+    except ImportError:  # pragma: no cover - MLflow depends on requests
+        return False
+    return isinstance(exc, requests.exceptions.RequestException)
+
+
+@contextlib.contextmanager
+def bounded(what: str) -> Iterator[None]:
+    """Cap every MLflow call made inside (unless the environment sets its own limits), and turn a
+    tracking server that fails mid-way into one clear line instead of a traceback."""
+    saved = {k: os.environ.get(k) for k in BOUNDED_HTTP}
+    for key, value in BOUNDED_HTTP.items():
+        os.environ.setdefault(key, value)
+    try:
+        yield
+    except StageError:
+        raise
+    except Exception as exc:
+        if not _server_failure(exc):
+            raise
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        raise StageError(
+            f"the MLflow tracking server failed during {what}: {reason}",
+            f"check the server at MLFLOW_TRACKING_URI={os.environ.get('MLFLOW_TRACKING_URI', '')}, then "
+            f"re-run (a re-run of {what} is safe)",
+        ) from exc
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

@@ -166,7 +166,7 @@ def run_pipeline(
 
     def fit_args(model: str) -> list[str]:
         return [
-            "fit",
+            "train",
             "--model",
             model,
             "--features-uri",

@@ -20,7 +20,11 @@ pyver=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 
 want=$(sha256sum "$constraints" | cut -d' ' -f1)
 stamp=$venv/.constraints.sha256
+# The DAGs import the shared package (pipeline_common: the wiring, the dataset specs, the model
+# catalogue), as the Airflow image installs it: editable here, without its dependencies.
+install_common() { "$venv/bin/python" -m pip install --quiet --no-deps -e "$root/images/common"; }
 if [[ -f $stamp && $(cat "$stamp") == "$want" ]] && "$venv/bin/python" -c 'import airflow.sdk, pytest, kubernetes_validate' 2>/dev/null; then
+  "$venv/bin/python" -c 'import pipeline_common.wiring' 2>/dev/null || install_common
   echo "bootstrap-airflow: $venv is up to date with constraints/airflow.txt"
   exit 0
 fi
@@ -29,6 +33,7 @@ echo "bootstrap-airflow: creating $venv (Python $pyver) from constraints/airflow
 rm -f "$stamp"
 "$python" -m venv "$venv"
 "$venv/bin/python" -m pip install --progress-bar off -c "$constraints" "${packages[@]}"
-"$venv/bin/python" -m pip check
+"$venv/bin/python" -m pip check  # before the shared package, whose own dependencies are left out
+install_common
 echo "$want" > "$stamp"
 echo "bootstrap-airflow: done; $("$venv/bin/airflow" version 2>/dev/null | tail -n 1 | sed 's/^/airflow /')"

@@ -293,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
             run_stage(
                 f"fit-{model}",
                 "trainer",
-                wiring.fit_args(
+                wiring.train_args(
                     model=model,
                     features_uri=features["features_uri"],
                     experiment=run.experiment,

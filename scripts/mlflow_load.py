@@ -87,10 +87,10 @@ def ensure_experiment(client: Client, name: str) -> str:
 
 
 def writer(client: Client, experiment_id: str, stop: threading.Event, run_ids: list[str], index: int) -> None:
-    """A trainer: one run after another, like `trainer fit` logs its search."""
+    """A trainer: one run after another, like `trainer train` logs its search."""
     step = 0
     while not stop.is_set():
-        tags = [{"key": "census.model", "value": "lgbm"}, {"key": "load.writer", "value": str(index)}]
+        tags = [{"key": "pipeline.model", "value": "lgbm"}, {"key": "load.writer", "value": str(index)}]
         body = {"experiment_id": experiment_id, "run_name": f"load-w{index}-{step}", "tags": tags}
         created = client.call(
             "create_run", "POST", f"{API}/runs/create", json={**body, "start_time": int(time.time() * 1000)}

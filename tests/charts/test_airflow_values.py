@@ -169,38 +169,35 @@ def test_every_contract_variable_is_set(files: tuple[Path, ...]) -> None:
     assert env["AIRFLOW_VAR_DATA_BUCKET"] == "census-pipeline-data"
 
 
-def _seed_uri() -> str:
-    """gs:// URI of the object k8s/gcs-seed-job.yaml uploads (its SEED_URI env)."""
-    docs = yaml.safe_load_all((ROOT / "k8s" / "gcs-seed-job.yaml").read_text(encoding="utf-8"))
-    job = next(d for d in docs if d and d["kind"] == "Job")
-    env = job["spec"]["template"]["spec"]["containers"][0]["env"]
-    return next(e["value"] for e in env if e["name"] == "SEED_URI")
+def _kind_sources() -> dict[str, str]:
+    """AIRFLOW_VAR_DEFAULT_SOURCE_<DATASET> -> the object the seed Job uploads for that dataset."""
+    from pipeline_common import dataset_spec
+
+    from tests.helpers import seed_job
+
+    return {
+        f"AIRFLOW_VAR_DEFAULT_SOURCE_{name.upper()}": seed_job.seed_uri(dataset_spec.load(name).local_source)
+        for name in dataset_spec.available()
+    }
 
 
-def _extractor_default_source() -> str:
-    """The extractor's documented default --source (docs/contract.md)."""
-    match = re.search(r"`--source` \(default `([^`]+)`\)", CONTRACT.read_text(encoding="utf-8"))
-    assert match, "docs/contract.md names no default --source"
-    return match.group(1)
-
-
-KIND_ONLY = {"AIRFLOW_VAR_GCS_EMULATOR_HOST", "AIRFLOW_VAR_DEFAULT_SOURCE"}
-
-
-def test_kind_overlay_changes_only_the_emulator_host_and_the_default_source() -> None:
+def test_kind_overlay_changes_only_the_emulator_host_and_adds_each_datasets_seeded_source() -> None:
     base, kind = _env(_merged(VALUES)), _env(_merged(VALUES, VALUES_KIND))
     assert base["AIRFLOW_VAR_GCS_EMULATOR_HOST"] == ""
     assert (
         kind["AIRFLOW_VAR_GCS_EMULATOR_HOST"] == "http://fake-gcs-server.ml-pipeline.svc.cluster.local:4443"
     )
-    # kind extracts what the seed Job uploads; every other cluster the public table by default.
-    assert kind["AIRFLOW_VAR_DEFAULT_SOURCE"] == _seed_uri()
-    assert base["AIRFLOW_VAR_DEFAULT_SOURCE"] == _extractor_default_source()
+    # kind extracts what the seed Job uploads, for every dataset; elsewhere each spec's
+    # default_source decides (census: the public table), so the base values set none.
+    sources = _kind_sources()
+    assert {k: v for k, v in kind.items() if k.startswith("AIRFLOW_VAR_DEFAULT_SOURCE")} == sources
+    assert not [k for k in base if k.startswith("AIRFLOW_VAR_DEFAULT_SOURCE")]
     assert base["AIRFLOW_VAR_BIGQUERY_PROJECT"] == kind["AIRFLOW_VAR_BIGQUERY_PROJECT"] == ""
-    assert {k: v for k, v in kind.items() if k not in KIND_ONLY} == {
-        k: v for k, v in base.items() if k not in KIND_ONLY
+    assert {k: v for k, v in kind.items() if k not in {*sources, "AIRFLOW_VAR_GCS_EMULATOR_HOST"}} == {
+        k: v for k, v in base.items() if k != "AIRFLOW_VAR_GCS_EMULATOR_HOST"
     }
-    assert list(kind) == list(base), "same variables in the same order (skaffold sets them by position)"
+    assert [k for k in kind if k not in sources] == list(base), "the base variables in the same order"
+    assert list(kind)[:3] == list(base)[:3], "skaffold sets the three images by position"
 
 
 def _kubernetes_extra(files: tuple[Path, ...]) -> dict[str, Any]:

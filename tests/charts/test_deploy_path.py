@@ -353,7 +353,7 @@ def _deploy(cluster: Cluster, profile: str) -> Deployed:
         pod = {
             "metadata": {"namespace": airflow_env["AIRFLOW_VAR_PIPELINE_NAMESPACE"]},
             "spec": {
-                "serviceAccountName": _ops_constant("SERVICE_ACCOUNT"),
+                "serviceAccountName": _dag_constant("pods.py", "SERVICE_ACCOUNT"),
                 "containers": [
                     {"name": "base", "image": airflow_env[f"AIRFLOW_VAR_{stage}_IMAGE"]},
                     {"name": "airflow-xcom-sidecar", "image": connection["xcom_sidecar_container_image"]},
@@ -371,11 +371,11 @@ def _ns(template: dict[str, Any], owner: dict[str, Any]) -> dict[str, Any]:
     return pod
 
 
-def _ops_constant(name: str) -> str:
-    """A string constant of dags/census_pipeline/ops.py, parsed (the charts tier has no Airflow)."""
+def _dag_constant(module: str, name: str) -> str:
+    """A string constant of a dags/census_pipeline module, parsed (the charts tier has no Airflow)."""
     import ast
 
-    tree = ast.parse((ROOT / "dags" / "census_pipeline" / "ops.py").read_text())
+    tree = ast.parse((ROOT / "dags" / "census_pipeline" / module).read_text())
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == name for t in node.targets):
             return ast.literal_eval(node.value)

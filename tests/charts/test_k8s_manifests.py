@@ -184,7 +184,9 @@ def _seed(
     script.write_text(find(objects, "ConfigMap", "gcs-seed-script")["data"]["seed_gcs.py"], encoding="utf-8")
     job = find(objects, "Job", "gcs-seed")
     env = {k: v["value"] for k, v in env_map(container(job["spec"]["template"]["spec"], "seed")).items()}
-    env |= {"STORAGE_EMULATOR_HOST": url, "SEED_FILE": str(CENSUS_GZ), "WAIT_SECONDS": "5"} | overrides
+    # The ConfigMap's files are data/'s (the Job mounts them at /opt/seed-data).
+    seeds = env["SEEDS"].replace("/opt/seed-data/", f"{ROOT / 'data'}/")
+    env |= {"STORAGE_EMULATOR_HOST": url, "SEEDS": seeds, "WAIT_SECONDS": "5"} | overrides
     return subprocess.run(
         [sys.executable, str(script)],
         env={**os.environ, **env},
@@ -195,47 +197,60 @@ def _seed(
     )
 
 
-def test_seed_job_creates_buckets_and_uploads_the_census_csv(
+def test_seed_job_creates_buckets_and_uploads_every_shipped_dataset(
     objects: list[dict[str, Any]], emulator: str, tmp_path: Path
 ) -> None:
     job_env = env_map(container(find(objects, "Job", "gcs-seed")["spec"]["template"]["spec"], "seed"))
     assert job_env["STORAGE_EMULATOR_HOST"]["value"] == EMULATOR
     assert set(job_env["BUCKETS"]["value"].split(",")) == BUCKETS
+    from pipeline_common import dataset_spec
+
+    from tests.helpers import seed_job
+
     for attempt in (1, 2):  # the second run proves the Job is safe to re-run
         proc = _seed(objects, tmp_path, emulator)
         assert proc.returncode == 0, proc.stderr
         assert "uploaded gs://census-pipeline-data/seed/census_adult_income.csv" in proc.stdout, attempt
     with urllib.request.urlopen(f"{emulator}/storage/v1/b") as resp:
         assert {b["name"] for b in json.load(resp)["items"]} >= BUCKETS
-    name = urllib.parse.quote("seed/census_adult_income.csv", safe="")
-    with urllib.request.urlopen(
-        f"{emulator}/download/storage/v1/b/census-pipeline-data/o/{name}?alt=media"
-    ) as resp:
-        body = resp.read()
-    assert body == gzip.decompress(CENSUS_GZ.read_bytes())
-    assert body.startswith(b"age,workclass,")
+    # Every dataset's shipped copy, byte for byte (a .gz decompressed).
+    for name in dataset_spec.available():
+        local = ROOT / dataset_spec.load(name).local_source
+        bucket, _, key = seed_job.seed_uri(str(local)).removeprefix("gs://").partition("/")
+        quoted = urllib.parse.quote(key, safe="")
+        with urllib.request.urlopen(
+            f"{emulator}/download/storage/v1/b/{bucket}/o/{quoted}?alt=media"
+        ) as resp:
+            body = resp.read()
+        assert body == (gzip.decompress(local.read_bytes()) if local.suffix == ".gz" else local.read_bytes())
 
 
 def test_seed_job_fails_in_one_line_without_the_data_configmap(
     objects: list[dict[str, Any]], emulator: str, tmp_path: Path
 ) -> None:
-    proc = _seed(objects, tmp_path, emulator, SEED_FILE=str(tmp_path / "missing.csv.gz"))
+    proc = _seed(
+        objects, tmp_path, emulator, SEEDS=f"{tmp_path / 'missing.csv.gz'}=gs://census-pipeline-data/x.csv"
+    )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert (
         len(lines) == 1
         and lines[0].startswith("ERROR [gcs-seed] seed file")
-        and "| fix: create the census-seed-data" in lines[0]
+        and "| fix: create the seed-data ConfigMap" in lines[0]
     )
 
 
-def test_census_csv_fits_in_a_configmap() -> None:
-    # What `kubectl create configmap census-seed-data --from-file=...` builds (binaryData, base64).
+def test_the_shipped_datasets_fit_in_one_configmap() -> None:
+    # What `kubectl create configmap seed-data --from-file=...` builds (binaryData, base64).
+    from tests.helpers import seed_job
+
+    files = {name: ROOT / "data" / name for name in seed_job.seeds()}
+    assert set(files) == {"census_adult_income.csv.gz", "penguins.csv"}
     configmap = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": {"name": "census-seed-data", "namespace": "ml-pipeline"},
-        "binaryData": {"census_adult_income.csv.gz": base64.b64encode(CENSUS_GZ.read_bytes()).decode()},
+        "metadata": {"name": "seed-data", "namespace": "ml-pipeline"},
+        "binaryData": {name: base64.b64encode(path.read_bytes()).decode() for name, path in files.items()},
     }
     validate_k8s(configmap)
     size = len(json.dumps(configmap))
@@ -243,4 +258,4 @@ def test_census_csv_fits_in_a_configmap() -> None:
     seed_volumes = {
         v["name"]: v for v in find(_objects(), "Job", "gcs-seed")["spec"]["template"]["spec"]["volumes"]
     }
-    assert seed_volumes["data"]["configMap"]["name"] == "census-seed-data"
+    assert seed_volumes["data"]["configMap"]["name"] == "seed-data"

@@ -212,10 +212,13 @@ def test_seed_job_inputs_come_from_this_config(configs):
     spec = job["spec"]["template"]["spec"]
     data_map = next(v["configMap"]["name"] for v in spec["volumes"] if v["name"] == "data")
     assert f"create configmap {data_map} " in hook, "the hook must create the ConfigMap the seed Job mounts"
-    seed_file = next(e["value"] for e in spec["containers"][0]["env"] if e["name"] == "SEED_FILE")
-    key = Path(seed_file).name
-    match = re.search(rf"--from-file={re.escape(key)}=(\S+)", hook)
-    assert match and (ROOT / match.group(1)).is_file(), f"no --from-file={key}=<existing file> in the hook"
+    from tests.helpers import seed_job
+
+    for key in seed_job.seeds():
+        match = re.search(rf"--from-file={re.escape(key)}=(\S+)", hook)
+        assert match and (ROOT / match.group(1)).is_file(), (
+            f"no --from-file={key}=<existing file> in the hook"
+        )
     # The Job runs in the extractor image, which this same config builds (so it is loaded first).
     image = spec["containers"][0]["image"].rsplit(":", 1)[0]
     assert image in _artifacts(configs[BASE])

@@ -59,14 +59,14 @@ def test_local_pipeline_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     client = MlflowClient(summary["tracking_uri"])
     experiment = client.get_experiment_by_name(summary["experiment"])
     assert experiment.artifact_location.startswith((workdir / "artifacts").as_uri())
-    runs = {r.data.tags["census.model"]: r for r in client.search_runs([experiment.experiment_id])}
+    runs = {r.data.tags["pipeline.model"]: r for r in client.search_runs([experiment.experiment_id])}
     assert set(runs) == {"lgbm", "logreg"}
     for model, run in runs.items():
         assert run.info.status == "FINISHED"
         assert run.info.run_id == fits[model]["run_id"]
         assert run.data.metrics["roc_auc"] == pytest.approx(fits[model]["metrics"]["roc_auc"], abs=1e-6)
         assert 0.85 < run.data.metrics["roc_auc"] < 1
-        assert run.data.tags["census.test_sha256"] == summary["preprocess"]["test_sha256"]
+        assert run.data.tags["pipeline.test_sha256"] == summary["preprocess"]["test_sha256"]
         plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
         assert "plots/roc_curve.png" in plots and len(plots) == 4
         assert (workdir / "artifacts").is_dir()

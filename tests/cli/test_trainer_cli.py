@@ -1,4 +1,4 @@
-"""`python -m trainer fit|promote` as processes against a real (sqlite) MLflow store, checked
+"""`python -m trainer train|promote` as processes against a real (sqlite) MLflow store, checked
 through return.json and the MLflow client."""
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ def fit(
     return run_stage(
         "trainer",
         [
-            "fit",
+            "train",
             "--model",
             model,
             "--features-uri",
@@ -181,9 +181,9 @@ def test_fit_logs_a_complete_run(
     )
     assert "best.num_leaves" in mlrun.data.params
     tags = mlrun.data.tags
-    assert tags["census.features_uri"] == features_census["features_uri"]
-    assert tags["census.train_sha256"] == features_census["train_sha256"]
-    assert tags["census.test_uri"] == features_census["test_uri"]
+    assert tags["pipeline.features_uri"] == features_census["features_uri"]
+    assert tags["pipeline.train_sha256"] == features_census["train_sha256"]
+    assert tags["pipeline.test_uri"] == features_census["test_uri"]
     artifacts = {a.path for a in client.list_artifacts(result["run_id"], "plots")}
     assert artifacts == {
         f"plots/{n}.png"
@@ -218,10 +218,10 @@ def test_retry_reuses_the_finished_run_of_the_same_task(
     assert "without training again" in second.stderr
     client: MlflowClient = store["client"]
     exp = client.get_experiment_by_name("cli-fit")
-    runs = client.search_runs([exp.experiment_id], filter_string="tags.`census.model` = 'logreg'")
+    runs = client.search_runs([exp.experiment_id], filter_string="tags.`pipeline.model` = 'logreg'")
     assert len(runs) == 1
     tags = runs[0].data.tags
-    assert tags["census.task_key"] == "census/manual__t1/fit_logreg"
+    assert tags["pipeline.task_key"] == "census/manual__t1/fit_logreg"
     assert tags["airflow.try_number"] == "1" and tags["stage_image"] == "census-pipeline/trainer:0.1.0"
 
 
@@ -236,7 +236,7 @@ def test_sigterm_marks_the_run_failed(store: dict, features_census: dict, tmp_pa
             sys.executable,
             "-m",
             "trainer",
-            "fit",
+            "train",
             "--model",
             "lgbm",
             "--features-uri",
@@ -326,14 +326,14 @@ def test_promote_registers_moves_the_alias_and_is_idempotent(
     ("args", "words"),
     [
         (
-            ["fit", "--model", "xgb", "--features-uri", "/x.json", "--experiment", "e"],
+            ["train", "--model", "xgb", "--features-uri", "/x.json", "--experiment", "e"],
             ["unknown model 'xgb'", "lgbm"],
         ),
         (
-            ["fit", "--model", "lgbm", "--features-uri", "/nonexistent/features.json", "--experiment", "e"],
+            ["train", "--model", "lgbm", "--features-uri", "/nonexistent/features.json", "--experiment", "e"],
             ["does not exist"],
         ),
-        (["fit", "--model", "lgbm"], ["required"]),
+        (["train", "--model", "lgbm"], ["required"]),
         (["promote", "--experiment", "e", "--model-name", "m", "--candidates", "[]"], ["no candidates"]),
         (["promote", "--experiment", "e", "--model-name", "m", "--candidates", "{oops"], ["not valid JSON"]),
         (
@@ -395,7 +395,7 @@ def test_unreachable_tracking_server_fails_after_bounded_retries(
     started = time.monotonic()
     run = run_stage(
         "trainer",
-        ["fit", "--model", "lgbm", "--features-uri", features_census["features_uri"], "--experiment", "e"],
+        ["train", "--model", "lgbm", "--features-uri", features_census["features_uri"], "--experiment", "e"],
         xcom_dir=tmp_path / "x",
         env=env,
     )
@@ -408,7 +408,7 @@ def test_unreachable_tracking_server_fails_after_bounded_retries(
 def test_missing_tracking_uri(features_census: dict, tmp_path: Path) -> None:
     run = run_stage(
         "trainer",
-        ["fit", "--model", "lgbm", "--features-uri", features_census["features_uri"], "--experiment", "e"],
+        ["train", "--model", "lgbm", "--features-uri", features_census["features_uri"], "--experiment", "e"],
         xcom_dir=tmp_path / "x",
         env={"MLFLOW_TRACKING_URI": ""},
     )

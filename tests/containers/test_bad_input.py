@@ -12,7 +12,7 @@ BAD_RUNS = {
     "trainer": (
         "train",
         [
-            "fit",
+            "train",
             "--model",
             "lgbm",
             "--features-uri",

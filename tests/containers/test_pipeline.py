@@ -69,7 +69,7 @@ def pipeline(
     for model in MODELS:
         runs[model] = run_pod(
             built_images["trainer"],
-            ["fit", "--model", model, "--features-uri", preprocess["features_uri"],
+            ["train", "--model", model, "--features-uri", preprocess["features_uri"],
              "--experiment", experiment, "--grid", "demo", "--search", "grid"],
             stage="train", xcom_parent=xcom, env={**mlflow_env, "AIRFLOW_CTX_TASK_ID": model},
         )  # fmt: skip

@@ -106,7 +106,7 @@ def stage_result(task_id: str, pod: Any) -> dict[str, Any]:
     if task_id == "preprocess":
         prefix = arg_after(args, "--output-prefix")
         return {"stage": "preprocess", "features_uri": f"{prefix}/features.json", "rows_train": 80}
-    if args[0] == "fit":
+    if args[0] == "train":
         model = arg_after(args, "--model")
         return {"stage": "train", "model": model, "run_id": f"run-{model}", "metrics": {"roc_auc": 0.9}}
     return {"stage": "promote", "promoted": True}

@@ -3,10 +3,10 @@
 The Airflow venv lacks the servers' packages, so the DAG tests run this module with .venv's
 Python (`python -m tests.dags.services_launcher LOG_DIR WORKDIR`). It reuses
 tests/fixtures/servers.py and seeds the emulator the way the kind deploy does: the buckets and
-the object k8s/gcs-seed-job.yaml uploads (its BUCKETS and SEED_URI, parsed from the Job; the same
-bytes: data/census_adult_income.csv.gz decompressed). It prints one JSON line
-({"gcs_url", "mlflow_url", "source"}: source is that seed object) and stops both servers when its
-stdin closes or on SIGTERM.
+the objects k8s/gcs-seed-job.yaml uploads (its BUCKETS and SEEDS, parsed from the Job; the same
+bytes: the files of data/, a .gz decompressed). It prints one JSON line
+({"gcs_url", "mlflow_url", "source"}: source is the census seed object) and stops both servers when
+its stdin closes or on SIGTERM.
 """
 
 from __future__ import annotations
@@ -17,17 +17,8 @@ import signal
 import sys
 from pathlib import Path
 
-import yaml
-
 from tests.fixtures import servers
-
-SEED_JOB = servers.ROOT / "k8s" / "gcs-seed-job.yaml"
-
-
-def seed_job_env() -> dict[str, str]:
-    """The env of the seed Job's container in k8s/gcs-seed-job.yaml (BUCKETS, SEED_FILE, SEED_URI)."""
-    job = next(d for d in yaml.safe_load_all(SEED_JOB.read_text()) if d and d["kind"] == "Job")
-    return {e["name"]: e["value"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+from tests.helpers import seed_job
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
@@ -42,17 +33,19 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     gcs = servers.start_gcs(log_dir)
     try:
-        env = seed_job_env()
-        for bucket in env["BUCKETS"].split(","):
+        for bucket in seed_job.env()["BUCKETS"].split(","):
             gcs.create_bucket(bucket)
         workdir.mkdir(parents=True, exist_ok=True)
-        seed = workdir / "seed.csv"
-        seed.write_bytes(gzip.decompress(servers.census_csv_path().read_bytes()))  # as seed_gcs.py does
-        bucket, _, name = env["SEED_URI"].removeprefix("gs://").partition("/")
-        gcs.upload(bucket, name, seed)
+        for file_name, uri in seed_job.seeds().items():
+            data = (servers.ROOT / "data" / file_name).read_bytes()
+            seed = workdir / file_name.removesuffix(".gz")
+            seed.write_bytes(gzip.decompress(data) if file_name.endswith(".gz") else data)  # as seed_gcs.py
+            bucket, _, name = uri.removeprefix("gs://").partition("/")
+            gcs.upload(bucket, name, seed)
         mlflow = servers.start_mlflow(gcs, workdir, log_dir)
         try:
-            info = {"gcs_url": gcs.url, "mlflow_url": mlflow.url, "source": env["SEED_URI"]}
+            census = seed_job.seeds()["census_adult_income.csv.gz"]
+            info = {"gcs_url": gcs.url, "mlflow_url": mlflow.url, "source": census}
             print(json.dumps(info), flush=True)
             sys.stdin.read()  # returns when the test session closes the pipe (or dies)
         finally:

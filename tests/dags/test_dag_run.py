@@ -118,7 +118,7 @@ def test_make_trigger_default_run_on_the_kind_settings(
     assert {r.mode for r in runs.values()} == {"docker" if stage_pod_mode == "containers" else "process"}
     # The CONF names no source: the run extracts the deployment's default, the seeded CSV.
     assert "source" not in conf
-    assert arg_after(runs["extract"].argv, "--source") == kind_env["AIRFLOW_VAR_DEFAULT_SOURCE"]
+    assert arg_after(runs["extract"].argv, "--source") == kind_env["AIRFLOW_VAR_DEFAULT_SOURCE_CENSUS"]
     assert runs["extract"].result["read_api"] == "file" and runs["extract"].result["rows"] == 32561
     assert "GOOGLE_CLOUD_PROJECT" not in runs["extract"].env, "no BigQuery project on kind"
     trainers = [f"train.{m}" for m in conf["models"]]

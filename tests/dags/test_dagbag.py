@@ -6,12 +6,14 @@ from datetime import timedelta
 
 import pytest
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+from pipeline_common import dataset_spec, model_catalogue
 
 from tests.dags.dagtools import DAGS_FOLDER, LoadedDags
 
 SINGLE = "mlflow-dag"
 MULTI = "mlflow-multimodel-dag"
-MODELS = ("lgbm", "logreg")
+# The DAGs read the model catalogue (models/): every entry gets a trainer, nothing else does.
+MODELS = tuple(model_catalogue.names())
 
 
 def test_both_dags_import_without_errors_or_warnings(dags: LoadedDags) -> None:
@@ -104,8 +106,13 @@ def test_params_are_json_schema_validated(dags: LoadedDags) -> None:
     models = multi.get_param("models").schema
     assert models["type"] == "array" and models["minItems"] == 1 and models["items"]["enum"] == list(MODELS)
     assert multi["models"] == list(MODELS), "default: every model"
+    assert set(MODELS) >= {"lgbm", "logreg", "hgb"}
     for params in (single, multi):
-        assert params.get_param("grid").schema["enum"] == ["full", "demo"]
+        assert params.get_param("grid").schema["enum"] == model_catalogue.grid_names() == ["full", "demo"]
+        assert params.get_param("dataset").schema["enum"] == dataset_spec.available()
+        assert params["dataset"] == dataset_spec.DEFAULT_DATASET
+        targets = {t for d in dataset_spec.available() for t in dataset_spec.load(d).targets}
+        assert set(params.get_param("target").schema["enum"]) == {"", *targets}
         assert params.get_param("search").schema["enum"] == ["grid", "halving"]
         assert params.get_param("force_refresh").schema["type"] == "boolean"
         assert "pattern" in params.get_param("source").schema

@@ -16,6 +16,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 from kubernetes.client import ApiClient
+from pipeline_common import dataset_spec
 
 from tests.dags.dagtools import (
     ROOT,
@@ -170,7 +171,7 @@ def test_default_args_with_xcom_values_filled_in(single_default) -> None:
         "--output-prefix", f"{run_dir}/preprocess", "--test-size", "0.2", "--seed", "55",
     ]  # fmt: skip
     assert args["train"] == [
-        "fit", "--model", "lgbm", "--features-uri", f"{run_dir}/preprocess/features.json",
+        "train", "--model", "lgbm", "--features-uri", f"{run_dir}/preprocess/features.json",
         "--experiment", "census-income", "--grid", "full", "--search", "grid",
     ]  # fmt: skip
     assert args["promote"][:5] == [
@@ -353,8 +354,10 @@ def test_on_gke_extract_reads_bigquery_billed_to_the_given_project(gke_default) 
     env, capture = gke_default
     pod = capture.pods["extract"]
     base = base_container(pod)
-    assert arg_after(base.args, "--source") == env["AIRFLOW_VAR_DEFAULT_SOURCE"]
-    assert env["AIRFLOW_VAR_DEFAULT_SOURCE"].startswith("bigquery://bigquery-public-data.")
+    # No Variable on GKE: the census spec's default_source, the public table.
+    assert not [k for k in env if k.startswith("AIRFLOW_VAR_DEFAULT_SOURCE")]
+    assert arg_after(base.args, "--source") == dataset_spec.load("census").default_source
+    assert arg_after(base.args, "--source").startswith("bigquery://bigquery-public-data.")
     assert _env(pod)["GOOGLE_CLOUD_PROJECT"] == GKE_ENV["BIGQUERY_PROJECT"]
     assert base.image.startswith(f"{GKE_REPO}/census-pipeline/extractor:") and "@sha256:" in base.image
     assert "STORAGE_EMULATOR_HOST" not in _env(pod), "real GCS on GKE"
@@ -365,8 +368,8 @@ def test_on_gke_extract_reads_bigquery_billed_to_the_given_project(gke_default) 
 def test_on_kind_extract_reads_the_seeded_csv_from_the_emulator(kind_default) -> None:
     env, capture = kind_default
     pod = capture.pods["extract"]
-    assert arg_after(base_container(pod).args, "--source") == env["AIRFLOW_VAR_DEFAULT_SOURCE"]
-    assert env["AIRFLOW_VAR_DEFAULT_SOURCE"].startswith("gs://census-pipeline-data/seed/")
+    assert arg_after(base_container(pod).args, "--source") == env["AIRFLOW_VAR_DEFAULT_SOURCE_CENSUS"]
+    assert env["AIRFLOW_VAR_DEFAULT_SOURCE_CENSUS"].startswith("gs://census-pipeline-data/seed/")
     assert "GOOGLE_CLOUD_PROJECT" not in _env(pod), "bigquery_project is empty on kind: absent, not empty"
     assert _env(pod)["STORAGE_EMULATOR_HOST"] == env["AIRFLOW_VAR_GCS_EMULATOR_HOST"]
 

@@ -93,7 +93,7 @@ def pipeline(
     for model in MODELS:
         fits[model] = _run(
             "trainer",
-            wiring.fit_args(
+            wiring.train_args(
                 model=model, features_uri=preprocess["features_uri"], experiment=EXPERIMENT, grid="demo"
             ),
             _pod_env(stage_env, run_id, f"fit_{model}", "trainer"),
@@ -175,7 +175,7 @@ def test_one_mlflow_run_per_model_with_metrics_params_and_lineage(
     runs = mlflow_client.search_runs(
         [experiment.experiment_id], filter_string=f"tags.`airflow.run_id` = '{pipeline.run_id}'"
     )
-    by_model = {r.data.tags["census.model"]: r for r in runs}
+    by_model = {r.data.tags["pipeline.model"]: r for r in runs}
     assert sorted(by_model) == sorted(MODELS) and len(runs) == len(MODELS), [r.info.run_id for r in runs]
     for model, fit in pipeline.fits.items():
         run = by_model[model]
@@ -190,9 +190,9 @@ def test_one_mlflow_run_per_model_with_metrics_params_and_lineage(
         assert tags["stage_image"] == f"census-pipeline/trainer:{PROJECT_VERSION}"
         assert tags["airflow.dag_id"] == DAG_ID
         assert tags["airflow.task_id"] == f"fit_{model}"
-        assert tags["census.features_uri"] == pipeline.preprocess["features_uri"]
-        assert tags["census.train_sha256"] == pipeline.preprocess["train_sha256"]
-        assert tags["census.test_sha256"] == pipeline.preprocess["test_sha256"]
+        assert tags["pipeline.features_uri"] == pipeline.preprocess["features_uri"]
+        assert tags["pipeline.train_sha256"] == pipeline.preprocess["train_sha256"]
+        assert tags["pipeline.test_sha256"] == pipeline.preprocess["test_sha256"]
         # Artifacts go through the server's proxy: the run's artifact root is not a bucket URL.
         assert run.info.artifact_uri.startswith("mlflow-artifacts:"), run.info.artifact_uri
         assert {
@@ -224,7 +224,7 @@ def test_best_model_is_registered_with_the_champion_alias(pipeline: Pipeline, ml
     assert int(champion.version) == promote["registered_version"]
     assert champion.run_id == best["run_id"]
     assert champion.tags["promote.promoted"] == "true"
-    assert champion.tags["census.model"] == best["model"]
+    assert champion.tags["pipeline.model"] == best["model"]
 
 
 def test_a_worse_candidate_keeps_the_champion(

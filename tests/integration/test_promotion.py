@@ -2,7 +2,7 @@
 artifacts proxied to the GCS emulator), on real census fits: each defect of issue 15 reproduced,
 the gate, the race of two promotes, the ledger and rollback.
 
-Every fit is one real `trainer fit` with a one-candidate grid, so the models (and their holdout
+Every fit is one real `trainer train` with a one-candidate grid, so the models (and their holdout
 scores) are fixed: A is the first champion; on the same 6,508 holdout rows B beats it by +0.0019
 (DeLong p = 0.0015), B2 by +0.0010, NOISE by +0.0002 (p = 0.34) and TIE is A again.
 """
@@ -140,7 +140,7 @@ def world(mlflow_server: MlflowServer, tmp_path_factory: pytest.TempPathFactory)
 
     def fit(name: str) -> dict[str, Any]:
         grid, data = FITS[name]
-        argv = ["fit", "--model", "lgbm", "--features-uri", features[data], "--cv", "2",
+        argv = ["train", "--model", "lgbm", "--features-uri", features[data], "--cv", "2",
                 "--grid", str(work / f"{grid}.yaml"),
                 "--experiment", other if name == "OTHER" else experiment]  # fmt: skip
         # Two fits at a time, one CPU each: they are mostly process start and MLflow logging.

@@ -54,7 +54,7 @@ def _features(target_values: list[int], **override: Any) -> Callable[[], dict[st
 
 EXTRACT = ("--output", "@OUT@/raw/census.parquet")
 PREPROCESS = ("--output-prefix", "@OUT@/features")
-FIT = ("fit", "--experiment", "@EXP@", "--grid", "demo")
+FIT = ("train", "--experiment", "@EXP@", "--grid", "demo")
 PROMOTE = ("promote", "--experiment", "@EXP@", "--model-name", "@EXP@")
 GOOD_FEATURES = _features([0, 1])
 FEATURES = "@IN@/features.json"

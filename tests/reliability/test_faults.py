@@ -63,7 +63,7 @@ def features(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 def _fit_args(features: dict[str, Any], experiment: str) -> list[str]:
     return [
-        "fit", "--model", "lgbm", "--features-uri", features["features_uri"], "--experiment", experiment,
+        "train", "--model", "lgbm", "--features-uri", features["features_uri"], "--experiment", experiment,
         "--grid", features["grid"], "--cv", "2",
     ]  # fmt: skip
 
@@ -364,7 +364,7 @@ def test_same_task_twice_reuses_outputs_runs_and_versions(
     features_uri = f"{base}preprocess/features.json"
     grid = tmp_path / "grid.yaml"
     grid.write_text(TINY_GRID)
-    fit_args = ["fit", "--model", "lgbm", "--features-uri", features_uri, "--experiment", experiment,
+    fit_args = ["train", "--model", "lgbm", "--features-uri", features_uri, "--experiment", experiment,
                 "--grid", str(grid), "--cv", "2"]  # fmt: skip
     fit1 = attempt("train_lgbm", "trainer", fit_args, 1)
     fit2 = attempt("train_lgbm", "trainer", fit_args, 2)

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from pipeline_common.errors import StageError
-from trainer import data, fit, grids, metrics, models, promote, search
+from trainer import data, grids, metrics, models, promote, search, train
 
 from tests.helpers import trainer_data
 
@@ -230,21 +230,21 @@ def test_importance_has_one_value_per_feature(
 def test_task_key_needs_the_airflow_context(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("AIRFLOW_CTX_DAG_ID", "AIRFLOW_CTX_DAG_RUN_ID", "AIRFLOW_CTX_TASK_ID"):
         monkeypatch.delenv(name, raising=False)
-    assert fit.task_key() is None
+    assert train.task_key() is None
     monkeypatch.setenv("AIRFLOW_CTX_DAG_ID", "census")
     monkeypatch.setenv("AIRFLOW_CTX_DAG_RUN_ID", "manual__1")
     monkeypatch.setenv("AIRFLOW_CTX_TASK_ID", "fit_lgbm")
     monkeypatch.setenv("AIRFLOW_CTX_TRY_NUMBER", "2")
-    assert fit.task_key() == "census/manual__1/fit_lgbm"  # the try number is not part of it
+    assert train.task_key() == "census/manual__1/fit_lgbm"  # the try number is not part of it
 
 
 def test_cpu_budget_caps_parallel_fits(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PIPELINE_CPUS", "2")
-    assert fit._budget(None) == 2
-    assert fit._budget(8) == 2
-    assert fit._budget(1) == 1
+    assert train._budget(None) == 2
+    assert train._budget(8) == 2
+    assert train._budget(1) == 1
     with pytest.raises(StageError, match="--n-jobs 0"):
-        fit._budget(0)
+        train._budget(0)
 
 
 def _cand(model: str, auc: float, run_id: str) -> dict:

@@ -15,8 +15,17 @@ from trainer.cli import build_parser as trainer_parser
 NOT_WIRED = {
     "extractor": {"--query", "--project"},  # BigQuery SQL instead of a table; the billing project (env)
     "preprocessor": set(),
-    "fit": {"--n-jobs"},  # the CPU budget comes from PIPELINE_CPUS
-    "promote": set(),
+    "train": {"--n-jobs"},  # the CPU budget comes from PIPELINE_CPUS
+    # The gate's finer settings and the deliberate overrides are an operator's (docs/promotion.md).
+    "promote": {
+        "--min-slice-rows",
+        "--test",
+        "--bootstrap",
+        "--seed",
+        "--slice-by",
+        "--force",
+        "--register-challengers",
+    },
 }
 
 
@@ -68,19 +77,27 @@ def test_preprocess_args_parse_and_cover_the_preprocessor() -> None:
     assert _wired(args) | NOT_WIRED["preprocessor"] == _options(preprocessor_parser())
 
 
-def test_fit_and_promote_args_parse_and_cover_the_trainer() -> None:
-    fit = wiring.fit_args(model="hgb", features_uri="f", experiment="e", grid="demo", search="halving", cv=3)
-    parsed = trainer_parser().parse_args(fit)
+def test_train_and_promote_args_parse_and_cover_the_trainer() -> None:
+    train = wiring.train_args(
+        model="hgb", features_uri="f", experiment="e", grid="demo", search="halving", cv=3
+    )
+    parsed = trainer_parser().parse_args(train)
     assert (parsed.command, parsed.model, parsed.grid, parsed.search, parsed.cv) == (
-        "fit",
+        "train",
         "hgb",
         "demo",
         "halving",
         3,
     )
-    assert _wired(fit) | NOT_WIRED["fit"] == _options(_subparser("fit"))
+    assert _wired(train) | NOT_WIRED["train"] == _options(_subparser("train"))
     promote = wiring.promote_args(
-        experiment="e", model_name="census-never-married", candidates="@c.json", alias="champion"
+        experiment="e",
+        model_name="census-never-married",
+        candidates="@c.json",
+        alias="champion",
+        min_delta=0.002,
+        alpha=0.01,
+        max_slice_drop=0.05,
     )
     parsed = trainer_parser().parse_args(promote)
     assert (parsed.command, parsed.model_name, parsed.candidates, parsed.alias) == (

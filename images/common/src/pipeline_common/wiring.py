@@ -76,7 +76,7 @@ def preprocess_args(
     ]
 
 
-def fit_args(
+def train_args(
     *,
     model: str,
     features_uri: str,
@@ -86,7 +86,7 @@ def fit_args(
     cv: int | str | None = None,
 ) -> list[str]:
     return [
-        "fit",
+        "train",
         *_options(
             [
                 ("--model", model),
@@ -100,8 +100,18 @@ def fit_args(
     ]
 
 
-def promote_args(*, experiment: str, model_name: str, candidates: str, alias: str | None = None) -> list[str]:
-    """`candidates` is a JSON array of fit results, or @FILE holding one."""
+def promote_args(
+    *,
+    experiment: str,
+    model_name: str,
+    candidates: str,
+    alias: str | None = None,
+    min_delta: float | str | None = None,
+    alpha: float | str | None = None,
+    max_slice_drop: float | str | None = None,
+) -> list[str]:
+    """`candidates` is a JSON array of train results, or @FILE holding one; the rest is the gate
+    (docs/promotion.md), whose defaults are the trainer's."""
     return [
         "promote",
         *_options(
@@ -110,6 +120,9 @@ def promote_args(*, experiment: str, model_name: str, candidates: str, alias: st
                 ("--model-name", model_name),
                 ("--candidates", candidates),
                 ("--alias", alias),
+                ("--min-delta", min_delta),
+                ("--alpha", alpha),
+                ("--max-slice-drop", max_slice_drop),
             ]
         ),
     ]

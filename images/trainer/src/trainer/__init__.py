@@ -1,4 +1,4 @@
-"""Census pipeline trainer: `python -m trainer fit|promote` (see README.md)."""
+"""Census pipeline trainer: `python -m trainer train|promote` (see README.md)."""
 
 from pipeline_common import __version__
 

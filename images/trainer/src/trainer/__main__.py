@@ -1,4 +1,4 @@
-"""Entry point of the trainer image: `python -m trainer fit|promote ...`."""
+"""Entry point of the trainer image: `python -m trainer train|promote ...`."""
 
 from __future__ import annotations
 

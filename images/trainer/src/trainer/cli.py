@@ -14,7 +14,7 @@ from pipeline_common.errors import StageArgumentParser
 
 from trainer import compare, gate, search
 
-STAGES = {"fit": "train", "promote": "promote", "ledger": "ledger", "rollback": "rollback"}
+STAGES = {"train": "train", "promote": "promote", "ledger": "ledger", "rollback": "rollback"}
 
 
 def build_parser() -> StageArgumentParser:
@@ -23,32 +23,34 @@ def build_parser() -> StageArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=StageArgumentParser)
 
-    fit = sub.add_parser("fit", help="cross-validated grid search of one model, logged as one MLflow run")
-    fit.add_argument(
+    train = sub.add_parser("train", help="cross-validated grid search of one model, logged as one MLflow run")
+    train.add_argument(
         "--model", required=True, help="model to train: a name of the model catalogue (models/NAME.yaml)"
     )
-    fit.add_argument(
+    train.add_argument(
         "--features-uri",
         required=True,
         help="features.json manifest written by the preprocessor (gs://, file:// or a path)",
     )
-    fit.add_argument(
+    train.add_argument(
         "--experiment", required=True, help="MLflow experiment name (created if missing), e.g. census-income"
     )
-    fit.add_argument(
+    train.add_argument(
         "--grid",
         default="full",
         help="a grid of the model's catalogue entry (full, demo) or a YAML file MODEL -> grid "
         "(default: full)",
     )
-    fit.add_argument(
+    train.add_argument(
         "--search",
         default="grid",
         choices=search.SEARCHES,
         help="grid: exhaustive GridSearchCV; halving: HalvingGridSearchCV (successive halving)",
     )
-    fit.add_argument("--cv", type=int, default=5, help="stratified CV folds on the train split (default: 5)")
-    fit.add_argument(
+    train.add_argument(
+        "--cv", type=int, default=5, help="stratified CV folds on the train split (default: 5)"
+    )
+    train.add_argument(
         "--n-jobs",
         type=int,
         default=None,
@@ -150,10 +152,10 @@ def _slice_by(text: str | None) -> tuple[str, ...] | None:
 
 
 def _main(args: Any) -> dict[str, Any]:
-    if args.command == "fit":
-        from trainer import fit
+    if args.command == "train":
+        from trainer import train
 
-        opts = fit.FitOptions(
+        opts = train.TrainOptions(
             model=args.model,
             features_uri=args.features_uri,
             experiment=args.experiment,
@@ -162,7 +164,7 @@ def _main(args: Any) -> dict[str, Any]:
             cv=args.cv,
             n_jobs=args.n_jobs,
         )
-        return fit.run(opts)
+        return train.run(opts)
     if args.command == "ledger":
         from trainer import ledger
 

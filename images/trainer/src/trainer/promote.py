@@ -44,11 +44,10 @@ ARTIFACT_DIR = "promote"
 MAX_ROUNDS = 3
 # Logged metrics and the JSON's (rounded to 6 places by fit) must agree to this.
 METRIC_TOLERANCE = 1e-6
-MODEL_DESCRIPTION = "Census adult income: predicts never_married (see the census-pipeline README)"
 FIX_CANDIDATES = (
-    "pass --candidates a JSON array of `trainer fit` results (their return.json objects) or @FILE holding one"
+    "pass --candidates a JSON array of `trainer train` results (their return.json) or @FILE holding one"
 )
-FIX_FORGED = "pass the fit tasks' results unchanged: the candidates JSON only points at runs in MLflow"
+FIX_FORGED = "pass the train tasks' results unchanged: the candidates JSON only points at runs in MLflow"
 
 
 @dataclass(frozen=True)
@@ -104,7 +103,7 @@ def parse_candidates(text: str) -> list[dict[str, Any]]:
     candidates = [c for c in value if c is not None]  # skipped upstream tasks pull as null
     if not candidates:
         raise StageError(
-            f"{source} holds no candidates", "run at least one `trainer fit` task before promote"
+            f"{source} holds no candidates", "run at least one `trainer train` task before promote"
         )
     for i, cand in enumerate(candidates):
         if not isinstance(cand, dict):
@@ -179,7 +178,7 @@ def verify(client: Any, raw: dict[str, Any], experiment_id: str, experiment: str
         raise StageError(
             f"{who} is not an active run of --experiment {experiment!r} (it is in experiment id "
             f"{run.info.experiment_id}, {run.info.lifecycle_stage})",
-            "pass the experiment the fit tasks logged to, and only their results",
+            "pass the experiment the train tasks logged to, and only their results",
         )
     if run.info.status != "FINISHED":
         raise StageError(
@@ -190,7 +189,7 @@ def verify(client: Any, raw: dict[str, Any], experiment_id: str, experiment: str
         raise StageError(
             f"{who}: the run trained {tags.get(tracking.MODEL_TAG)!r}, not {model!r}", FIX_FORGED
         )
-    for key, tag in (("features_uri", "census.features_uri"), ("test_sha256", "census.test_sha256")):
+    for key, tag in (("features_uri", "pipeline.features_uri"), ("test_sha256", "pipeline.test_sha256")):
         if str(raw[key]) != tags.get(tag):
             raise StageError(f"{who}: {key} {raw[key]!r} is not the run's {tags.get(tag)!r}", FIX_FORGED)
     claims = {**(raw["metrics"] if isinstance(raw["metrics"], dict) else {})}
@@ -309,12 +308,12 @@ def _on_champion_holdout(
     """(y, champion proba, candidate proba, frame, holdout facts) on the champion's own holdout."""
     if run_tags is None:
         return "its run is gone"
-    uri = run_tags.get("census.features_uri")
+    uri = run_tags.get("pipeline.features_uri")
     if not uri:
         return "its run names no features manifest"
     try:
         manifest = data.load_manifest(uri)
-        if manifest.test_sha256 != run_tags.get("census.test_sha256"):
+        if manifest.test_sha256 != run_tags.get("pipeline.test_sha256"):
             return f"{manifest.uri} names another test split than the one it was scored on"
         if manifest.target != ctx.manifest.target:
             return f"it predicts {manifest.target}, the candidate {ctx.manifest.target}"
@@ -471,6 +470,14 @@ def _register(ctx: Context) -> str:
     )
     log.info("registered %s as version %s of %s", ctx.best.model_uri, version.version, ctx.opts.model_name)
     return str(version.version)
+
+
+def _description(manifest: data.Manifest) -> str:
+    """The registered model's description: what it predicts, from which dataset."""
+    dataset = manifest.raw.get("dataset", "census")
+    return (
+        f"{dataset}: predicts {manifest.target} (a <dataset>-<target> model of the census-pipeline project)"
+    )
 
 
 def _record(ctx: Context, a: Assessment, verdict: gate.Verdict, state: registry.State) -> dict[str, Any]:
@@ -719,7 +726,7 @@ def _promote(client: Any, opts: PromoteOptions, raw: list[dict[str, Any]]) -> di
             after = (state.champion, state.head_seq)
             break
         if not state.exists:  # the lock lives on the registered model
-            registry.ensure_model(client, opts.model_name, MODEL_DESCRIPTION)
+            registry.ensure_model(client, opts.model_name, _description(ctx.manifest))
         with registry.alias_lock(client, opts.model_name, opts.alias):
             now = registry.read(client, opts.model_name, opts.alias)
             if now.champion != state.champion:

@@ -22,9 +22,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 DEFAULT_RETRIES = 5
 DEFAULT_BACKOFF = 2.0  # seconds; 2+4+8+16+32 = about a minute before giving up
-# Tags every trainer run carries (prefix "census.").
-TASK_KEY = "census.task_key"
-MODEL_TAG = "census.model"
+# Tags every trainer run carries (prefix "pipeline."; the run also names its dataset).
+TASK_KEY = "pipeline.task_key"
+MODEL_TAG = "pipeline.model"
 
 
 def _env_number(name: str, default: float, kind: type) -> float:

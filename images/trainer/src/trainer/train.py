@@ -1,4 +1,4 @@
-"""`trainer fit`: cross-validated search on the train split, holdout scores, one MLflow run.
+"""`trainer train`: cross-validated search on the train split, holdout scores, one MLflow run.
 
 Retries of an Airflow task do not train twice: the run carries a task key (dag_id/run_id/task_id);
 a FINISHED run with the same key and model is returned as is, and RUNNING leftovers of a killed
@@ -40,7 +40,7 @@ AFTER_SEARCH_MODULES = ("matplotlib.figure", "matplotlib.backends.backend_agg", 
 
 
 @dataclass(frozen=True)
-class FitOptions:
+class TrainOptions:
     model: str
     features_uri: str
     experiment: str
@@ -152,7 +152,7 @@ def _reuse(client: Any, experiment_id: str, key: str, model: str) -> dict[str, A
     return None
 
 
-def run(opts: FitOptions) -> dict[str, Any]:
+def run(opts: TrainOptions) -> dict[str, Any]:
     started = time.monotonic()
     spec = models.get(opts.model)
     if opts.search not in search.SEARCHES:
@@ -188,13 +188,14 @@ def run(opts: FitOptions) -> dict[str, Any]:
 
     tags = {
         tracking.MODEL_TAG: opts.model,
-        "census.features_uri": manifest.uri,
-        "census.train_uri": manifest.train_uri,
-        "census.test_uri": manifest.test_uri,
-        "census.train_sha256": manifest.train_sha256,
-        "census.test_sha256": manifest.test_sha256,
-        "census.target": manifest.target,
-        "census.trainer_version": trainer_version,
+        "pipeline.features_uri": manifest.uri,
+        "pipeline.train_uri": manifest.train_uri,
+        "pipeline.test_uri": manifest.test_uri,
+        "pipeline.train_sha256": manifest.train_sha256,
+        "pipeline.test_sha256": manifest.test_sha256,
+        "pipeline.dataset": str(manifest.raw.get("dataset", "")),
+        "pipeline.target": manifest.target,
+        "pipeline.trainer_version": trainer_version,
         **lineage(),
     }
     if key:
@@ -250,7 +251,7 @@ def _import_in_background(names: tuple[str, ...]) -> None:
 
 
 def _train_and_log(
-    opts: FitOptions,
+    opts: TrainOptions,
     spec: models.ModelSpec,
     grid: grids.Grid,
     manifest: data.Manifest,

@@ -179,11 +179,17 @@ def check_run_params(context: Any) -> None:
         )
 
 
+# Task instances of a run that may run at once: the trainers are the only parallel tasks, so this
+# is how many trainer pods share the node at a time (docs/dags.md, "Node size"). The catalogue may
+# hold more models; the others wait their turn in the scheduler, not Pending on the node.
+TRAINERS_AT_ONCE = 2
+
 DAG_DEFAULTS: dict[str, Any] = {
     "schedule": None,
     "catchup": False,
     # One run at a time: promote compares against and moves one shared alias.
     "max_active_runs": 1,
+    "max_active_tasks": TRAINERS_AT_ONCE,
     "user_defined_filters": {"path_safe": path_safe},
     "tags": ["census-pipeline", "mlflow", "kubernetes"],
 }

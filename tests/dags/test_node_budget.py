@@ -68,7 +68,9 @@ def deployed() -> list[dict[str, Any]]:
 
 
 def _stage_groups(dags: LoadedDags, dag_id: str) -> list[tuple[list[str], float, float]]:
-    """[(task ids, CPU m, memory MiB)] per DAG depth, from the pods a real run renders on kind."""
+    """[(task ids, CPU m, memory MiB)] of the pods that run at once, per DAG depth, from the pods a
+    real run renders on kind: at most the DAG's max_active_tasks of a depth at a time, the costliest
+    of them together."""
     capture = PodCapture(stage_result)
     with pytest.MonkeyPatch.context() as mp:
         for key, value in values_env("kind").items():
@@ -78,17 +80,20 @@ def _stage_groups(dags: LoadedDags, dag_id: str) -> list[tuple[list[str], float,
     depth: dict[str, int] = {}
     for task in dag.topological_sort():
         depth[task.task_id] = 1 + max((depth[u] for u in task.upstream_task_ids), default=-1)
-    groups: dict[int, list[str]] = {}
+    levels: dict[int, list[tuple[str, float, float]]] = {}
     for task_id, level in depth.items():
-        groups.setdefault(level, []).append(task_id)
+        spec = ApiClient().sanitize_for_serialization(capture.pods[task_id])["spec"]
+        levels.setdefault(level, []).append((task_id, *pod_requests(spec)))
     out = []
-    for level in sorted(groups):
-        cpu = memory = 0.0
-        for task_id in groups[level]:
-            spec = ApiClient().sanitize_for_serialization(capture.pods[task_id])["spec"]
-            c, m = pod_requests(spec)
-            cpu, memory = cpu + c, memory + m
-        out.append((sorted(groups[level]), cpu, memory))
+    for level in sorted(levels):
+        together = sorted(levels[level], key=lambda item: (-item[1], -item[2]))[: dag.max_active_tasks]
+        out.append(
+            (
+                sorted(t for t, _, _ in together),
+                sum(c for _, c, _ in together),
+                sum(m for _, _, m in together),
+            )
+        )
     return out
 
 
@@ -104,7 +109,15 @@ def test_each_step_of_a_dag_run_fits_the_minimum_kind_node(dags: LoadedDags, dep
              f"{base_cpu - system_cpu:.0f}m/{base_memory - system_memory:.0f}Mi"]  # fmt: skip
     groups = _stage_groups(dags, dag_id)
     if dag_id == "mlflow-multimodel-dag":
-        assert ["train.lgbm", "train.logreg"] in [g for g, _, _ in groups], "the trainers run side by side"
+        from pipeline_common import model_catalogue
+
+        dag = dags.dag(dag_id)
+        trainers = {f"train.{m}" for m in model_catalogue.names()}
+        assert all(dag.get_task(t).upstream_task_ids == {"preprocess"} for t in trainers), (
+            "parallel in the DAG"
+        )
+        assert dag.max_active_tasks >= 2, "two trainers at once fit the minimum node"
+        assert [len(g) for g, _, _ in groups if set(g) <= trainers] == [2], groups  # two at a time
     for tasks, cpu, mem in groups:
         lines.append(f"{'+'.join(tasks)}: {base_cpu + cpu:.0f}m of {allocatable_cpu:.0f}m, "
                      f"{base_memory + mem:.0f}Mi of {allocatable_memory:.0f}Mi")  # fmt: skip

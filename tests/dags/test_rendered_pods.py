@@ -16,7 +16,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 from kubernetes.client import ApiClient
-from pipeline_common import dataset_spec
+from pipeline_common import dataset_spec, model_catalogue
 
 from tests.dags.dagtools import (
     ROOT,
@@ -64,6 +64,8 @@ OFFLINE_VARS = {
         }
     ),
 }
+MODELS = model_catalogue.names()
+TRAINERS = [f"train.{m}" for m in MODELS]
 OFFLINE_CONF = {
     "source": "gs://test-data-bucket/inputs/census.csv",
     "grid": "demo",
@@ -115,7 +117,7 @@ def test_runs_succeed_and_render_a_pod_per_task(single_default, multi_offline) -
     assert set(single_default[1].values()) == {"success"}
     assert sorted(single_default[0].pods) == ["extract", "preprocess", "promote", "train"]
     assert set(multi_offline[1].values()) == {"success"}
-    assert sorted(multi_offline[0].pods) == ["extract", "preprocess", "promote", "train.lgbm", "train.logreg"]
+    assert sorted(multi_offline[0].pods) == sorted(["extract", "preprocess", "promote", *TRAINERS])
 
 
 def test_every_pod_is_valid_kubernetes_and_restricted(single_default, multi_offline) -> None:
@@ -163,21 +165,24 @@ def test_default_args_with_xcom_values_filled_in(single_default) -> None:
     assert prefix == "gs://census-pipeline-data/runs/mlflow-dag"
     assert SAFE_SEGMENT.match(run_segment) and run_segment.startswith("manual__")
     assert args["extract"] == [
+        "--dataset", "census",
         "--source", "bigquery://bigquery-public-data.ml_datasets.census_adult_income",
         "--output", f"{run_dir}/extract/census.parquet",
     ]  # fmt: skip  # no --force: the empty optional flag is dropped
     assert args["preprocess"] == [
+        "--dataset", "census",
         "--input", f"{run_dir}/extract/census.parquet",  # extract's XCom raw_uri
-        "--output-prefix", f"{run_dir}/preprocess", "--test-size", "0.2", "--seed", "55",
+        "--output-prefix", f"{run_dir}/preprocess", "--target", "never_married",
+        "--test-size", "0.2", "--seed", "55",
     ]  # fmt: skip
     assert args["train"] == [
         "train", "--model", "lgbm", "--features-uri", f"{run_dir}/preprocess/features.json",
-        "--experiment", "census-income", "--grid", "full", "--search", "grid",
+        "--experiment", "census", "--grid", "full", "--search", "grid",
     ]  # fmt: skip
     assert args["promote"][:5] == [
         "promote",
         "--experiment",
-        "census-income",
+        "census",
         "--model-name",
         "census-never-married",
     ]
@@ -219,13 +224,13 @@ def test_params_reach_the_arguments(multi_offline) -> None:
     assert args["extract"][-1] == "--force" and args["preprocess"][-1] == "--force"
     assert arg_after(args["preprocess"], "--test-size") == "0.25"
     assert arg_after(args["preprocess"], "--seed") == "7"
-    for model in ("lgbm", "logreg"):
+    for model in MODELS:
         fit = args[f"train.{model}"]
         assert arg_after(fit, "--model") == model
         assert (arg_after(fit, "--grid"), arg_after(fit, "--search")) == ("demo", "halving")
         assert arg_after(fit, "--experiment") == "census-ci"
     candidates = json.loads(arg_after(args["promote"], "--candidates"))
-    assert sorted(c["model"] for c in candidates) == ["lgbm", "logreg"]
+    assert sorted(c["model"] for c in candidates) == MODELS
 
 
 def test_unselected_trainer_is_skipped_without_a_pod(multi_one_model) -> None:
@@ -233,11 +238,11 @@ def test_unselected_trainer_is_skipped_without_a_pod(multi_one_model) -> None:
     assert states == {
         "extract": "success",
         "preprocess": "success",
-        "train.lgbm": "skipped",
+        **{t: "skipped" for t in TRAINERS if t != "train.logreg"},
         "train.logreg": "success",
         "promote": "success",
     }
-    assert "train.lgbm" not in capture.pods
+    assert "train.lgbm" not in capture.pods and "train.hgb" not in capture.pods
     candidates = json.loads(arg_after(base_container(capture.pods["promote"]).args, "--candidates"))
     assert [c["model"] for c in candidates] == ["logreg"], "no null placeholder for the skipped trainer"
 
@@ -439,3 +444,27 @@ def test_the_docs_name_every_command_the_provider_runs_in_the_sidecar() -> None:
     assert documented <= provider | {"test"}, (
         f"docs/dags.md names {sorted(documented - provider)} the provider never runs"
     )
+
+
+@pytest.mark.parametrize(
+    "dataset, target", [(d, t) for d in dataset_spec.available() for t in ["", *dataset_spec.load(d).targets]]
+)
+def test_the_templates_name_the_model_and_target_as_wiring_does(
+    dags: LoadedDags, dataset: str, target: str
+) -> None:
+    """deployment.MODEL_NAME (Jinja) and pipeline_common.wiring.registered_model_name (Python) agree."""
+    from pipeline_common import wiring
+
+    spec = dataset_spec.load(dataset)
+    source = "gs://census-pipeline-data/x.csv"
+    capture, states = _capture(
+        dags.dag("mlflow-dag"),
+        {},
+        run_conf={"dataset": dataset, "target": target, "source": source, "grid": "demo"},
+    )
+    assert set(states.values()) == {"success"}, states
+    chosen = target or spec.default_target
+    assert arg_after(base_container(capture.pods["preprocess"]).args, "--target") == chosen
+    promote = base_container(capture.pods["promote"]).args
+    assert arg_after(promote, "--model-name") == wiring.registered_model_name(dataset, chosen)
+    assert arg_after(promote, "--experiment") == dataset

@@ -305,3 +305,49 @@ def test_bounded_caps_mlflows_retries_and_turns_a_failing_server_into_one_line(
     assert "re-run" in caught.value.fix
     with pytest.raises(KeyError), tracking.bounded("promote"):  # a bug stays a bug (traceback, exit 1)
         raise KeyError("x")
+
+
+class _RacingRegistry:
+    """A registry whose first lock write collides with a rival's insert, as MLflow's stores do."""
+
+    def __init__(self, error: str) -> None:
+        self.tags: dict[str, str] = {}
+        self.collisions = 1
+        self.error = error
+
+    def get_registered_model(self, name: str) -> Any:
+        return type("Model", (), {"tags": dict(self.tags)})()
+
+    def set_registered_model_tag(self, name: str, key: str, value: str) -> None:
+        from mlflow.exceptions import MlflowException
+
+        if self.collisions:
+            self.collisions -= 1
+            raise MlflowException(self.error, error_code="BAD_REQUEST")
+        self.tags[key] = value
+
+    def delete_registered_model_tag(self, name: str, key: str) -> None:
+        self.tags.pop(key, None)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        "(sqlite3.IntegrityError) UNIQUE constraint failed: registered_model_tags.key",
+        '(psycopg2.errors.UniqueViolation) duplicate key value violates unique constraint "registered_model_tag_pk"',
+    ],
+)
+def test_a_colliding_first_lock_write_is_a_lost_race_not_an_error(error: str) -> None:
+    client = _RacingRegistry(error)
+    with registry.alias_lock(client, "m", "champion", delay=0.01, wait=5) as owner:
+        assert "lock.champion" in client.tags and owner in client.tags["lock.champion"]
+    assert "lock.champion" not in client.tags
+
+
+def test_other_lock_write_errors_still_fail() -> None:
+    from mlflow.exceptions import MlflowException
+
+    client = _RacingRegistry("PERMISSION_DENIED: not allowed")
+    with pytest.raises(MlflowException, match="PERMISSION_DENIED"):
+        with registry.alias_lock(client, "m", "champion", delay=0.01, wait=5):
+            pass

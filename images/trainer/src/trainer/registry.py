@@ -113,6 +113,24 @@ def _lock_holder(client: Any, name: str, key: str) -> dict[str, Any] | None:
     return held if isinstance(held, dict) else None
 
 
+# What the tracking store's database says when two writers insert the same tag at once (SQLite,
+# PostgreSQL, MySQL): MLflow upserts a tag by read-then-insert, so the second insert fails.
+_CONCURRENT_INSERT = ("UNIQUE constraint", "duplicate key", "Duplicate entry", "IntegrityError")
+
+
+def _write_claim(client: Any, name: str, key: str, claim: dict[str, Any]) -> bool:
+    """Write our claim on the lock tag; False when a rival's first write of it collided with ours."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.set_registered_model_tag(name, key, json.dumps(claim))
+    except MlflowException as exc:
+        if any(marker in str(exc) for marker in _CONCURRENT_INSERT):
+            return False
+        raise
+    return True
+
+
 @contextlib.contextmanager
 def alias_lock(client: Any, name: str, alias: str, delay: float = DELAY, wait: float = WAIT) -> Iterator[str]:
     """Hold the alias of registered model `name` (which must exist) for a short critical section."""
@@ -132,7 +150,10 @@ def alias_lock(client: Any, name: str, alias: str, delay: float = DELAY, wait: f
             time.sleep(random.uniform(0.1, 0.5))
             continue
         claim = {"owner": me, "expires": time.time() + LEASE, "at": now_iso()}
-        client.set_registered_model_tag(name, key, json.dumps(claim))
+        if not _write_claim(client, name, key, claim):
+            log.info("a rival wrote the %s lock of %s at the same moment; waiting", alias, name)
+            time.sleep(random.uniform(0.1, 0.5))
+            continue
         if time.monotonic() - t0 >= delay:
             # Our write may have landed after a rival read the tag as free: start over.
             log.info("lock write of %s took >= %.1f s; retrying", key, delay)

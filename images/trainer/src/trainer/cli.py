@@ -207,4 +207,14 @@ def console(argv: Sequence[str] | None = None) -> int:
     # The stage name in logs, errors and return.json follows the subcommand (fit -> "train").
     raw = list(argv) if argv is not None else sys.argv[1:]
     stage = STAGES.get(raw[0], "trainer") if raw else "trainer"
-    return cli.entry(stage, main, raw)
+    return cli.entry(stage, main, raw, _closing if stage == "promote" else None)
+
+
+def _closing(result: dict[str, Any]) -> str | None:
+    """The run summary, last in promote's log (an Airflow task log ends with it).
+
+    `make demo` prints the same table itself after the stage and sets TRAINER_SUMMARY_LOG=0.
+    """
+    if os.environ.get("TRAINER_SUMMARY_LOG", "1") == "0" or not result.get("summary"):
+        return None
+    return f"run summary:\n{result['summary']}"

@@ -324,10 +324,29 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + promote["summary"])
     print(f"\ndemo done in {seconds:.0f} s; summary in {workdir / 'summary.json'}")
     if args.store == "local":
+        pages = [promote.get("report_uri"), *(fit.get("card_uri") for fit in fits)]
+        print(
+            "open in a browser:",
+            *local_files(env["MLFLOW_TRACKING_URI"], [p for p in pages if p]),
+            sep="\n  ",
+        )
         print(
             f"browse the runs: {sys.executable} -m mlflow ui --backend-store-uri {env['MLFLOW_TRACKING_URI']}"
+            " (Training runs: tick runs, then Compare; README: See the runs side by side)"
         )
     return 0
+
+
+def local_files(tracking_uri: str, uris: list[str]) -> list[str]:
+    """file:// URIs of `runs:/<run_id>/<path>` artifacts in the local store (pages to open as files)."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    out = []
+    for uri in uris:
+        run_id, _, path = uri.removeprefix("runs:/").partition("/")
+        out.append(f"{client.get_run(run_id).info.artifact_uri.rstrip('/')}/{path}")
+    return out
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ better one, `ledger` shows the alias history and `rollback` moves the alias back
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import tempfile
@@ -199,6 +200,9 @@ def _main(args: Any) -> dict[str, Any]:
 def console(argv: Sequence[str] | None = None) -> int:
     # matplotlib writes a cache; a read-only root fs has no writable HOME.
     os.environ.setdefault("MPLCONFIGDIR", tempfile.mkdtemp(prefix="mpl-"))
+    # MLflow announces "Waiting up to 300 seconds for model version to finish creation" on every
+    # registration (it takes well under a second); promote logs the registration itself.
+    logging.getLogger("mlflow.store.model_registry.abstract_store").setLevel(logging.WARNING)
     parser = build_parser()
 
     def main(argv_: Sequence[str] | None) -> dict[str, Any]:

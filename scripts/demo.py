@@ -144,7 +144,9 @@ def plan(args: argparse.Namespace, env: dict[str, str]) -> Plan:
         try:
             grids.load(args.grid, model)
         except StageError as exc:
-            raise _bad("grid", exc.problem, exc.fix) from None
+            # The trainer's message names its own option; here the knob is DEMO_GRID.
+            problem = exc.problem.replace(f"--grid {args.grid!r}", f"{args.grid!r}")
+            raise _bad("grid", problem, exc.fix.replace("pass ", "set DEMO_GRID to ", 1)) from None
     source = args.source or _default_source(spec, args.store, env)
     if not source:
         raise _bad("source", f"dataset {spec.name!r} has no shipped copy", "give DEMO_SOURCE=URI")

@@ -152,3 +152,17 @@ def test_message_has_counts_rate_and_eta() -> None:
         clock.now += 0.5
         progress.advance(1)
     assert progress.message() == "fits: 20/100 (20%) elapsed 14s, 2.0 fits/s, ETA 40s"
+
+
+def test_fit_costs_come_back_from_the_cv_results_the_trainer_logs(tmp_path) -> None:
+    import pandas as pd
+    from trainer import fit_costs
+
+    grid = [{"clf__C": c, "clf__solver": s} for s in ("saga", "lbfgs") for c in (100, 0.001)]
+    frame = pd.DataFrame({"params": grid[:3], "mean_fit_time": [2.0, 0.2, 0.1], "mean_test_score": 0.9})
+    frame.to_csv(tmp_path / "cv_results.csv", index=False)  # as train.py logs cv/cv_results.csv
+    costs = fit_costs.from_cv_results(tmp_path / "cv_results.csv")
+    assert costs[fit_costs.key(grid[0])] == 2.0
+    # The candidate the earlier run did not have costs the median of the known ones.
+    assert fit_costs.per_candidate(costs, grid) == [2.0, 0.2, 0.1, 0.2]
+    assert fit_costs.per_candidate(None, grid) == [1.0] * 4

@@ -3,8 +3,9 @@
 The fits of one grid differ in cost by up to 100x (a weakly regularised saga fit against an L2
 lbfgs one), and the logreg grid is listed costliest first so that the last fits to finish are
 short. An ETA that counts fits alone is then 3-5x too long for most of the search. The previous
-run's cv_results.csv (mean_fit_time per candidate) says what each candidate costs on this data;
-the search weighs its progress by it (pipeline_common.logs.Progress). No earlier run, or any
+run's cv_results.csv (mean_fit_time per candidate; the staged search splits a shared fit's time
+among the candidates it scored) says what each candidate costs on this data; the search weighs
+its progress by it (pipeline_common.logs.Progress). No earlier run, or any
 problem reading it: None, and progress counts fits after a warm-up.
 """
 
@@ -25,6 +26,17 @@ CV_RESULTS = "cv/cv_results.csv"
 def key(params: dict[str, Any]) -> str:
     """One text per candidate, the same for ParameterGrid's dict and cv_results.csv's `params`."""
     return json.dumps({k: params[k] for k in sorted(params)}, default=str)
+
+
+def per_candidate(costs: dict[str, float] | None, candidates: list[dict[str, Any]]) -> list[float]:
+    """Each candidate's cost: as known, the unknown ones at the known ones' median; none known: 1 each."""
+    from statistics import median
+
+    known = {i: costs[key(p)] for i, p in enumerate(candidates) if costs and key(p) in costs}
+    if not known:
+        return [1.0] * len(candidates)
+    typical = median(known.values())
+    return [known.get(i, typical) for i in range(len(candidates))]
 
 
 def from_cv_results(path: str | Path) -> dict[str, float]:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from pipeline_common.logs import Progress
 
 from trainer.cv_results import best_of, grid_results, tagged
+from trainer.fit_costs import per_candidate
 
 if TYPE_CHECKING:
     import numpy as np
@@ -107,7 +108,7 @@ class FoldCachedGridSearchCV:
         scores = np.full((len(candidates), len(folds)), np.nan)
         fit_times = np.zeros_like(scores)
         score_times = np.zeros_like(scores)
-        cost = self._costs(candidates)
+        cost = per_candidate(self.costs, candidates)
         progress = Progress(
             "cv fits", n_fits, log, every=self.progress_every, work=sum(cost) * len(folds), unit="fits"
         )
@@ -131,17 +132,3 @@ class FoldCachedGridSearchCV:
         self.best_params_ = candidates[self.best_index_]
         self.best_score_ = float(self.cv_results_["mean_test_score"][self.best_index_])
         return self
-
-    def _costs(self, candidates: list[dict[str, Any]]) -> list[float]:
-        """Each candidate's fit cost: known ones as given, the others at their median; else all 1."""
-        from statistics import median
-
-        from trainer.fit_costs import key
-
-        known = {
-            i: self.costs[key(p)] for i, p in enumerate(candidates) if self.costs and key(p) in self.costs
-        }
-        if not known:
-            return [1.0] * len(candidates)
-        typical = median(known.values())
-        return [known.get(i, typical) for i in range(len(candidates))]

@@ -157,8 +157,8 @@ def make_search(
     model whose grid can be scored from fewer fits (staged_search.py, when the grid names
     n_estimators), and a Pipeline searched over its last step only has its preprocessing fitted
     once per fold (fold_cached_search.py). Any other grid runs through GridSearchCV itself.
-    `costs` says what each candidate costs (trainer.fit_costs), asked only by the fold-cached
-    search, whose progress it weighs; the others count fits.
+    `costs` says what each candidate costs (trainer.fit_costs), asked only by the staged and the
+    fold-cached searches, whose progress it weighs; GridSearchCV's progress counts fits.
     """
     from sklearn.model_selection import GridSearchCV
 
@@ -166,7 +166,9 @@ def make_search(
     from trainer.staged_search import StagedGridSearchCV
 
     if kind == "grid" and staged and StagedGridSearchCV.applies(param_grid):
-        return StagedGridSearchCV(estimator, param_grid, cv=cv, n_jobs=n_jobs)
+        return StagedGridSearchCV(
+            estimator, param_grid, cv=cv, n_jobs=n_jobs, costs=costs() if costs else None
+        )
     if kind == "grid" and FoldCachedGridSearchCV.applies(estimator, param_grid):
         return FoldCachedGridSearchCV(
             estimator, param_grid, cv=cv, n_jobs=n_jobs, costs=costs() if costs else None

@@ -1,13 +1,13 @@
 """The exhaustive reference: plain GridSearchCV over a model's whole grid, threads set right,
 on the pipeline's own train/test split, to check the pipeline's holdout ROC AUC against.
 
-Independent of the trainer's search code: it reads only the grid file and the preprocessor's
-Parquet split, builds the estimators itself (LightGBM single-threaded with one joblib worker per
-CPU, one fit per candidate and fold; LogisticRegression as the trainer builds it but run to
-convergence) and searches every combination with scikit-learn's GridSearchCV, on the trainer's
-folds (StratifiedKFold(5), shuffled with seed 55).
+Independent of the trainer's search code: it reads only the model catalogue's grids
+(models/NAME.yaml) and the preprocessor's Parquet split, builds the estimators itself (LightGBM
+single-threaded with one joblib worker per CPU, one fit per candidate and fold; LogisticRegression
+as the trainer builds it but run to convergence) and searches every combination with
+scikit-learn's GridSearchCV, on the trainer's folds (StratifiedKFold(5), shuffled with seed 55).
 
-Run: python -m bench.reference --features-json PATH --model lgbm|logreg [--grid full] [--grids-yaml PATH]
+Run: python -m bench.reference --features-json PATH --model lgbm|logreg [--grid full]
 """
 
 from __future__ import annotations
@@ -21,13 +21,11 @@ from pathlib import Path
 
 from bench.baseline import emit, step
 
-GRIDS_YAML = Path(__file__).resolve().parents[1] / "images/trainer/src/trainer/grids.yaml"
 
+def load_grid(grid: str, model: str, prefix: str) -> list[dict]:
+    from pipeline_common.model_catalogue import load_all
 
-def load_grid(path: Path, grid: str, model: str, prefix: str) -> list[dict]:
-    import yaml
-
-    spec = yaml.safe_load(path.read_text())[grid][model]
+    spec = load_all()[model].grids[grid]
     subgrids = spec if isinstance(spec, list) else [spec]
     return [{prefix + k: list(v) for k, v in sub.items()} for sub in subgrids]
 
@@ -36,7 +34,7 @@ def build(model: str, seed: int):
     if model == "lgbm":
         from lightgbm import LGBMClassifier
 
-        return LGBMClassifier(n_jobs=1, random_state=seed, verbosity=-1, force_col_wise=True), ""
+        return LGBMClassifier(n_jobs=1, random_state=seed, verbosity=-1, force_row_wise=True), ""
     from scipy.sparse import csr_matrix
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
@@ -60,8 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         "--features-json", required=True, help="the preprocessor's features.json (local path)"
     )
     parser.add_argument("--model", choices=["lgbm", "logreg"], required=True, help="model to search")
-    parser.add_argument("--grid", default="full", help="grid name in the grids file")
-    parser.add_argument("--grids-yaml", type=Path, default=GRIDS_YAML, help="the trainer's grids.yaml")
+    parser.add_argument("--grid", default="full", help="grid name of the model's catalogue entry")
     parser.add_argument("--seed", type=int, default=55, help="estimator random_state")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
@@ -76,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         train = pd.read_parquet(_local(manifest["train_uri"]))
         test = pd.read_parquet(_local(manifest["test_uri"]))
     estimator, prefix = build(args.model, args.seed)
-    grid = load_grid(args.grids_yaml, args.grid, args.model, prefix)
+    grid = load_grid(args.grid, args.model, prefix)
     # The trainer's folds (shuffled, seed 55), so both searches rank candidates on the same data.
     folds = StratifiedKFold(5, shuffle=True, random_state=args.seed)
     search = GridSearchCV(estimator, grid, cv=folds, n_jobs=cpus, scoring="roc_auc")

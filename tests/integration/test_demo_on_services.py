@@ -35,6 +35,8 @@ def test_demo_with_the_services_reads_the_bigquery_table(
             "lgbm,logreg",
             "--experiment",
             "demo-on-services",
+            "--model-name",
+            "demo-on-services",  # the session's MLflow server is shared with other tests
         ],
         capture_output=True,
         text=True,

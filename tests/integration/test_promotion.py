@@ -25,9 +25,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+from pipeline_common import wiring
 
 from tests.fixtures.servers import MlflowServer
-from tests.helpers.stages import CENSUS_CSV_GZ, CENSUS_TEST_CSV_GZ, StageRun, assert_bad_input, run_stage
+from tests.helpers.stages import (
+    CENSUS_CSV_GZ,
+    CENSUS_TEST_CSV_GZ,
+    ROOT,
+    StageRun,
+    assert_bad_input,
+    run_stage,
+)
 
 LGBM = "lgbm: {{learning_rate: [{lr}], n_estimators: [{n}], num_leaves: [{leaves}], max_depth: [{depth}]}}\n"
 GRIDS = {
@@ -108,11 +117,22 @@ def ok(run: StageRun) -> dict[str, Any]:
     return run.xcom
 
 
-def _preprocess(source: Path, out: Path) -> dict[str, Any]:
-    raw = ok(run_stage("extractor", ["--source", str(source), "--output", str(out / "raw.parquet")],
+def _preprocess(source: Path, out: Path, dataset: str = "census") -> dict[str, Any]:
+    raw = ok(run_stage("extractor", wiring.extract_args(dataset=dataset, source=str(source),
+                                                       output=str(out / "raw.parquet")),
                        xcom_dir=out / "x-extract"))  # fmt: skip
-    return ok(run_stage("preprocessor", ["--input", raw["raw_uri"], "--output-prefix", str(out / "features")],
+    return ok(run_stage("preprocessor", wiring.preprocess_args(dataset=dataset, input_uri=raw["raw_uri"],
+                                                               output_prefix=str(out / "features")),
                         xcom_dir=out / "x-preprocess"))  # fmt: skip
+
+
+def _spec_with_observed_countries(path: Path) -> str:
+    """The census spec with native_country's categories taken from the data, not declared: the UCI
+    test file (no Holand-Netherlands row) then gets one one-hot column fewer than adult.data."""
+    spec = yaml.safe_load((ROOT / "datasets" / "census.yaml").read_text())
+    del spec["columns"]["native_country"]["categories"]
+    path.write_text(yaml.safe_dump(spec))
+    return str(path)
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +142,9 @@ def world(mlflow_server: MlflowServer, tmp_path_factory: pytest.TempPathFactory)
     work = tmp_path_factory.mktemp("promotion")
     env = {k: "" for k in AIRFLOW_ENV} | {"MLFLOW_TRACKING_URI": mlflow_server.url, "PIPELINE_CPUS": "2"}
     census = _preprocess(CENSUS_CSV_GZ, work / "census")
-    uci_test = _preprocess(CENSUS_TEST_CSV_GZ, work / "uci_test")
+    uci_test = _preprocess(
+        CENSUS_TEST_CSV_GZ, work / "uci_test", _spec_with_observed_countries(work / "observed.yaml")
+    )
     # The same split, with capital_loss left out of the features (the champion never sees it).
     manifest = json.loads(Path(census["features_uri"].removeprefix("file://")).read_text())
     manifest["features"].remove("capital_loss")
@@ -279,7 +301,8 @@ def test_a_slice_regression_is_refused(world: World) -> None:
 
 def test_a_better_champion_with_other_columns_is_compared_and_kept(world: World) -> None:
     """Issue 15, defect 1: the champion (census data) has one one-hot column more than the
-    candidate's holdout (the UCI test file has no Holand-Netherlands row). It used to be replaced
+    candidate's holdout (the UCI test file has no Holand-Netherlands row; its spec takes the
+    countries from the data). It used to be replaced
     unseen ("takes different input columns"); now it is scored on the candidate's holdout, that
     column being provably zero there, and it wins."""
     name = f"regress-{uuid.uuid4().hex[:6]}"

@@ -220,7 +220,11 @@ DAG_PARAM_CASES: dict[str, tuple[str, dict[str, Any], str]] = {
     "dag-source-no-object": ("mlflow-dag", {"source": "gs://census-pipeline-data"}, "source"),
     "dag-test-size-zero": ("mlflow-dag", {"test_size": 0}, "test_size"),
     "dag-seed-not-integer": ("mlflow-dag", {"seed": "abc"}, "seed"),
-    "dag-experiment-empty": ("mlflow-dag", {"experiment": ""}, "experiment"),
+    # Empty is the default (the dataset's name); a name MLflow or a URL path would choke on is not.
+    "dag-experiment-leading-dash": ("mlflow-dag", {"experiment": "-census"}, "experiment"),
+    "dag-experiment-slash": ("mlflow-dag", {"experiment": "census/../x"}, "experiment"),
+    "dag-unknown-dataset": ("mlflow-dag", {"dataset": "iris"}, "dataset"),
+    "dag-unknown-target": ("mlflow-multimodel-dag", {"target": "salary"}, "target"),
     "dag-unknown-model": ("mlflow-multimodel-dag", {"models": ["lgbm", "xgboost"]}, "models"),
     # The promotion gate's knobs (docs/promotion.md).
     "dag-min-delta-too-big": ("mlflow-multimodel-dag", {"min_delta": 0.5}, "min_delta"),

@@ -127,3 +127,17 @@ def test_the_target_column_is_left_out_of_every_feature_step() -> None:
     assert "income_bracket" in [
         c for s in spec.feature_steps(spec.target("never_married")) for c in s.columns
     ]
+
+
+def test_every_shipped_copy_matches_the_checksum_data_readme_records() -> None:
+    import gzip
+    import hashlib
+    import re
+
+    readme = (ROOT / "data" / "README.md").read_text()
+    for name in SPECS:
+        path = ROOT / dataset_spec.load(name).local_source
+        row = next(line for line in readme.splitlines() if line.startswith(f"| `{path.name}` |"))
+        recorded = re.findall(r"`([0-9a-f]{64})`", row)[0]
+        data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+        assert hashlib.sha256(data).hexdigest() == recorded, path

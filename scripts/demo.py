@@ -326,12 +326,15 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + promote["summary"])
     print(f"\ndemo done in {seconds:.0f} s; summary in {workdir / 'summary.json'}")
     if args.store == "local":
-        pages = [promote.get("report_uri"), *(fit.get("card_uri") for fit in fits)]
-        print(
-            "open in a browser:",
-            *local_files(env["MLFLOW_TRACKING_URI"], [p for p in pages if p]),
-            sep="\n  ",
-        )
+        # The run summary's order (trainer/summary.py): best first.
+        best_first = sorted(fits, key=lambda f: (-f["metrics"]["roc_auc"], f["model"], f["run_id"]))
+        pages = [("decision report", promote.get("report_uri"))]
+        pages += [(f"model card {fit['model']}", fit.get("card_uri")) for fit in best_first]
+        pages = [(name, uri) for name, uri in pages if uri]
+        files = local_files(env["MLFLOW_TRACKING_URI"], [uri for _, uri in pages])
+        print("open in a browser:")
+        for (name, _), path in zip(pages, files, strict=True):
+            print(f"  {name}: {path}")
         print(
             f"browse the runs: {sys.executable} -m mlflow ui --backend-store-uri {env['MLFLOW_TRACKING_URI']}"
             " (Training runs: tick runs, then Compare; README: See the runs side by side)"

@@ -104,8 +104,8 @@ def _grid_table(subgrids: list[dict[str, list[Any]]]) -> str:
             rows.append([f"{i + 1}" if len(subgrids) > 1 else "", name, shown])
     head = ["sub-grid", "parameter", "values"] if len(subgrids) > 1 else ["", "parameter", "values"]
     if len(subgrids) == 1:
-        return page.table(head[1:], [r[1:] for r in rows])
-    return page.table(head, rows)
+        return page.table(head[1:], [r[1:] for r in rows], align=False)
+    return page.table(head, rows, align=False)
 
 
 def _report_table(report: dict[str, Any]) -> str:

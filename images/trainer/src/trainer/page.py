@@ -94,13 +94,18 @@ def _numeric(value: Any) -> bool:
     return isinstance(value, int | float) or (isinstance(value, str) and bool(_NUMBER.fullmatch(value)))
 
 
-def table(head: Sequence[str], rows: Iterable[Sequence[Any]], classes: Sequence[str] = ()) -> str:
-    """A table with a header row; numbers right-aligned; `classes` per row (e.g. "drop") if given."""
+def table(
+    head: Sequence[str], rows: Iterable[Sequence[Any]], classes: Sequence[str] = (), align: bool = True
+) -> str:
+    """A table with a header row; numbers right-aligned unless `align` is off (lists of values
+    read better left-aligned); `classes` per row (e.g. "drop") if given."""
     top = "".join(f"<th>{html.escape(h)}</th>" for h in head)
     body = []
     for i, row in enumerate(rows):
         cells = "".join(
-            f"<td class=num>{html.escape(fmt(v))}</td>" if _numeric(v) else f"<td>{html.escape(fmt(v))}</td>"
+            f"<td class=num>{html.escape(fmt(v))}</td>"
+            if align and _numeric(v)
+            else f"<td>{html.escape(fmt(v))}</td>"
             for v in row
         )
         klass = classes[i] if i < len(classes) and classes[i] else ""

@@ -3,8 +3,9 @@
 
 Every stage runs as its own process with its own XCOM_DIR, exactly as a KubernetesPodOperator pod
 runs it, and the next stage gets its inputs from the previous return.json; the command lines come
-from pipeline_common.wiring, as the DAGs' do. Then it prints a table of the models and the
-champion and writes <workdir>/summary.json.
+from pipeline_common.wiring, as the DAGs' do. Then it prints the run summary promote returned
+(the table of trainer/summary.py: models, scores, the decision and links) and writes
+<workdir>/summary.json.
 
     python scripts/demo.py                       # census: sqlite MLflow store + files under .demo/
     python scripts/demo.py --dataset penguins    # another dataset spec of datasets/
@@ -44,13 +45,20 @@ MAKE_VARIABLES = {
 
 
 class DemoError(Exception):
-    pass
+    """A bad choice (exit 2) or a stage that failed (exit 1), said in one line."""
+
+    def __init__(self, problem: str, fix: str, exit_code: int = 2) -> None:
+        super().__init__(problem)
+        self.problem, self.fix, self.exit_code = problem, fix, exit_code
+
+    def one_line(self) -> str:
+        return f"ERROR [demo] {self.problem} | fix: {self.fix}"
 
 
 def _bad(option: str, problem: str, fix: str) -> DemoError:
     variable = MAKE_VARIABLES.get(option)
     where = f"{variable} (--{option})" if variable else f"--{option}"
-    return DemoError(f"{where}: {problem} | fix: {fix}")
+    return DemoError(f"{where}: {problem}", fix)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -136,7 +144,9 @@ def plan(args: argparse.Namespace, env: dict[str, str]) -> Plan:
         try:
             grids.load(args.grid, model)
         except StageError as exc:
-            raise _bad("grid", exc.problem, exc.fix) from None
+            # The trainer's message names its own option; here the knob is DEMO_GRID.
+            problem = exc.problem.replace(f"--grid {args.grid!r}", f"{args.grid!r}")
+            raise _bad("grid", problem, exc.fix.replace("pass ", "set DEMO_GRID to ", 1)) from None
     source = args.source or _default_source(spec, args.store, env)
     if not source:
         raise _bad("source", f"dataset {spec.name!r} has no shipped copy", "give DEMO_SOURCE=URI")
@@ -168,7 +178,7 @@ def _default_source(spec: Any, store: str, env: dict[str, str]) -> str:
 
 def services_env(path: Path) -> dict[str, str]:
     if not path.is_file():
-        raise DemoError(f"{path} not found: start `make services` in another terminal first")
+        raise _bad("store", f"services: {path} not found", "start `make services` in another terminal first")
     env = {}
     for line in path.read_text().splitlines():
         line = line.strip()
@@ -176,7 +186,7 @@ def services_env(path: Path) -> dict[str, str]:
             key, _, value = line[len("export ") :].partition("=")
             env[key.strip()] = shlex.split(value)[0] if value.strip() else ""
     if not env.get("MLFLOW_TRACKING_URI"):
-        raise DemoError(f"{path} sets no MLFLOW_TRACKING_URI; restart `make services`")
+        raise _bad("store", f"services: {path} sets no MLFLOW_TRACKING_URI", "restart `make services`")
     return env
 
 
@@ -208,41 +218,12 @@ def run_stage(name: str, module: str, args: list[str], env: dict[str, str], work
         check=False,
     )
     if proc.returncode != 0:
-        raise DemoError(f"stage {name} failed with exit code {proc.returncode} (its ERROR line is above)")
+        raise DemoError(
+            f"stage {name} failed with exit code {proc.returncode}", "see its ERROR line above", exit_code=1
+        )
     result = json.loads((xcom / "return.json").read_text())
     print(f"--- {name}: ok in {time.monotonic() - started:.1f} s", flush=True)
     return result
-
-
-def table(fits: list[dict[str, Any]], promote: dict[str, Any]) -> str:
-    header = (
-        f"{'model':<8} {'cv roc_auc':>10} {'roc_auc':>8} {'pr_auc':>8} {'log_loss':>8} {'accuracy':>8} "
-        f"{'f1':>6} {'fits':>5} {'seconds':>8}  best params"
-    )
-    lines = [header, "-" * len(header)]
-    for fit in sorted(fits, key=lambda f: -f["metrics"]["roc_auc"]):
-        m = fit["metrics"]
-        mark = " *" if fit["run_id"] == promote["run_id"] else ""
-        params = ", ".join(f"{k}={v}" for k, v in sorted(fit["best_params"].items()))
-        lines.append(
-            f"{fit['model'] + mark:<8} {fit['cv_roc_auc']:>10.4f} {m['roc_auc']:>8.4f} {m['pr_auc']:>8.4f} "
-            f"{m['log_loss']:>8.4f} "
-            f"{m['accuracy']:>8.4f} {m['f1']:>6.3f} {fit['n_fits']:>5} {fit['seconds']:>8.1f}  {params}"
-        )
-    target = f"{promote['model_name']}@{promote['alias']}"
-    if promote["promoted"]:
-        verdict = f"now holds {target} as v{promote['registered_version']}"
-    elif promote.get("champion_version") is not None:
-        verdict = f"not promoted: v{promote['champion_version']} keeps {target}"
-    else:
-        verdict = f"not promoted: {target} stays empty"
-    lines.append("")
-    lines.append(f"* best candidate: {promote['best_model']} (run {promote['run_id'][:8]}) {verdict}")
-    # The gate's rule and its numbers: why the champion was replaced or kept (docs/promotion.md).
-    lines.append(f"  why ({promote['rule']}): {promote['reason']}")
-    if promote.get("report_uri"):
-        lines.append(f"  decision report: {promote['report_uri']}")
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -313,12 +294,13 @@ def main(argv: list[str] | None = None) -> int:
             wiring.promote_args(
                 experiment=run.experiment, model_name=run.model_name, candidates=f"@{candidates}"
             ),
-            env,
+            # The run summary is printed below, from promote's return.json; not in its log too.
+            {**env, "TRAINER_SUMMARY_LOG": "0"},
             workdir,
         )
     except DemoError as exc:
-        print(f"\ndemo FAILED: {exc}", file=sys.stderr)
-        return 1
+        print(exc.one_line(), file=sys.stderr)
+        return exc.exit_code
     seconds = round(time.monotonic() - started, 1)
     summary = {
         "store": args.store,
@@ -341,13 +323,35 @@ def main(argv: list[str] | None = None) -> int:
         },
     }
     (workdir / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
-    print("\n" + table(fits, promote))
+    print("\n" + promote["summary"])
     print(f"\ndemo done in {seconds:.0f} s; summary in {workdir / 'summary.json'}")
     if args.store == "local":
+        # The run summary's order (trainer/summary.py): best first.
+        best_first = sorted(fits, key=lambda f: (-f["metrics"]["roc_auc"], f["model"], f["run_id"]))
+        pages = [("decision report", promote.get("report_uri"))]
+        pages += [(f"model card {fit['model']}", fit.get("card_uri")) for fit in best_first]
+        pages = [(name, uri) for name, uri in pages if uri]
+        files = local_files(env["MLFLOW_TRACKING_URI"], [uri for _, uri in pages])
+        print("open in a browser:")
+        for (name, _), path in zip(pages, files, strict=True):
+            print(f"  {name}: {path}")
         print(
             f"browse the runs: {sys.executable} -m mlflow ui --backend-store-uri {env['MLFLOW_TRACKING_URI']}"
+            " (Training runs: tick runs, then Compare; README: See the runs side by side)"
         )
     return 0
+
+
+def local_files(tracking_uri: str, uris: list[str]) -> list[str]:
+    """file:// URIs of `runs:/<run_id>/<path>` artifacts in the local store (pages to open as files)."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    out = []
+    for uri in uris:
+        run_id, _, path = uri.removeprefix("runs:/").partition("/")
+        out.append(f"{client.get_run(run_id).info.artifact_uri.rstrip('/')}/{path}")
+    return out
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@
     python scripts/trigger_dag.py DAG_ID [--url URL] [--conf JSON] [--timeout S]
 
 Steps: a JWT from POST /auth/token, unpause (PATCH /api/v2/dags/{id}), a new run
-(POST /api/v2/dags/{id}/dagRuns with logical_date null), then task states printed as they change.
+(POST /api/v2/dags/{id}/dagRuns with logical_date null), then task states printed as they change;
+when the run ends, the run summary its `promote` task returned (models, scores, the decision).
 Credentials come from AIRFLOW_USERNAME / AIRFLOW_PASSWORD (never from the command line, so they
 stay out of shell history and `ps`).
 
@@ -291,6 +292,33 @@ def trigger_and_follow(
     return follow_run(client, dag_id, run_id, timeout, poll, out)
 
 
+def run_summary(client: AirflowClient, dag_id: str, result: RunResult) -> str | None:
+    """The run summary table a successful `promote` task returned (its XCom `summary`), if any.
+
+    The table is built by the trainer (trainer/summary.py) and only printed here, so the DAG's
+    promote log, `make demo` and this script show the same text.
+    """
+    for key, state in sorted(result.tasks.items()):
+        task_id, _, index = key.partition("[")
+        if state != "success" or task_id.rsplit(".", 1)[-1] != "promote":
+            continue
+        value = client.return_value(dag_id, result.run_id, task_id, int(index.rstrip("]")) if index else -1)
+        if isinstance(value, dict) and isinstance(value.get("summary"), str):
+            return value["summary"]
+    return None
+
+
+def print_summary(client: AirflowClient, dag_id: str, result: RunResult, out: TextIO = sys.stdout) -> None:
+    """Print the run summary; a failure to read it is said, and leaves the run's outcome alone."""
+    try:
+        text = run_summary(client, dag_id, result)
+    except TriggerError as err:
+        print(f"(no run summary: {err.problem})", file=out, flush=True)
+        return
+    if text:
+        print(f"\n{text}\n", file=out, flush=True)
+
+
 def client_from_env(url: str | None = None) -> AirflowClient:
     username = os.environ.get("AIRFLOW_USERNAME", "")
     password = os.environ.get("AIRFLOW_PASSWORD", "")
@@ -353,6 +381,7 @@ def main(argv: list[str] | None = None) -> int:
         conf = parse_conf(args.conf)
         client = client_from_env(args.url)
         result = trigger_and_follow(client, args.dag_id, conf, args.timeout, args.poll, args.wait_for_parse)
+        print_summary(client, args.dag_id, result)
     except TriggerError as err:
         print(err.one_line(), file=sys.stderr)
         return err.exit_code

@@ -71,10 +71,15 @@ def test_cache_hit_force_and_changed_input(tmp_path: Path, xcom_dir: Path) -> No
     out = tmp_path / "raw" / "census.parquet"
     first = extract(CENSUS_CSV_GZ, out, xcom_dir)
     assert first.rc == 0, first.stderr
+    # What the log says is true: the hash is for the stamp (no earlier extract to compare with),
+    # and the read ends with one 100% line (the reader's read-ahead reached the end early).
+    assert "hashing it for the extract's provenance stamp" in first.stderr
+    assert first.stderr.count("(100%)") == 1, first.stderr
     mtime = out.stat().st_mtime_ns
     again = extract(f"file://{CENSUS_CSV_GZ}", out, xcom_dir)
     assert again.rc == 0 and again.xcom["cached"] is True, again.stderr
     assert "cache hit" in again.stderr
+    assert f"hashing it to compare with the extract at file://{out}" in again.stderr
     assert out.stat().st_mtime_ns == mtime  # not rewritten
     assert {k: again.xcom[k] for k in ("rows", "columns", "bytes", "sha256")} == {
         k: first.xcom[k] for k in ("rows", "columns", "bytes", "sha256")

@@ -41,8 +41,11 @@ def test_local_pipeline_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     summary = json.loads((workdir / "summary.json").read_text())
 
-    # The table names both models and the champion.
+    # The run summary (promote's, printed once) names both models, the champion and the pages.
     assert "cv roc_auc" in proc.stdout and "best candidate" in proc.stdout
+    assert (proc.stdout + proc.stderr).count("* best candidate: ") == 1
+    assert proc.stdout.count("model card ") == 2 and "decision report: runs:/" in proc.stdout
+    assert "(1.0x fewer)" not in proc.stderr and "already exists" not in proc.stderr
     fits = {f["model"]: f for f in summary["fits"]}
     assert set(fits) == {"lgbm", "logreg"}
     assert summary["extract"]["rows"] == 32561
@@ -101,6 +104,8 @@ def test_local_pipeline_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert second["delta"] == 0 and second["registered_version"] is None
     assert len(client.search_model_versions("name = 'census-never-married'")) == 1
     assert "not promoted: v1 keeps census-never-married@champion" in again.stdout
+    # The second logreg search knows its fits' costs from the first: its ETA weighs them.
+    assert "progress weighs each fit by its cost in run " + fits["logreg"]["run_id"] in again.stderr
     assert "why (gain_below_min_delta): champion v1 stays" in again.stdout
 
 

@@ -43,6 +43,7 @@ KEYS = {
 }
 MANIFEST_KEYS = {
     "dataset",
+    "source",
     "target",
     "target_labels",
     "slice_by",
@@ -113,6 +114,8 @@ def test_result_manifest_and_split(features_census: dict[str, Any], raw_census: 
     manifest = json.loads(local(result["features_uri"]).read_text())
     assert set(manifest) == MANIFEST_KEYS
     assert manifest["slice_by"] == ["sex", "race"]
+    # The source the extractor read (its stamp), for the model card.
+    assert manifest["source"] == raw_census["source"]
     assert (manifest["seed"], manifest["test_size"], manifest["input_uri"]) == (
         55,
         0.2,

@@ -136,6 +136,10 @@ def test_make_trigger_default_run_on_the_kind_settings(
         assert run.env["AIRFLOW_CTX_TASK_ID"] == tid
         assert "PIPELINE_CPUS" not in run.env, "the stage derives its budget from its CPU limit and the node"
     _assert_champion(pipeline_services["mlflow_url"], runs["promote"].result)
+    # The promote task's log ends with the run summary it returned (what trigger_dag.py prints).
+    summary = runs["promote"].result["summary"]
+    assert runs["promote"].log_tail.rstrip().endswith(summary.rstrip()), runs["promote"].log_tail
+    assert all(f"model card {m}: runs:/" in summary for m in conf["models"])
     # Outputs sit under runs/<dag id>/<sanitised run id>/<task>/ in the data bucket.
     raw_uri = runs["extract"].result["raw_uri"]
     bucket = kind_env["AIRFLOW_VAR_DATA_BUCKET"]

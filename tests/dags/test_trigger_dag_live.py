@@ -30,6 +30,8 @@ pytestmark = pytest.mark.slow
 SCRIPT = ROOT / "scripts" / "trigger_dag.py"
 USER, PASSWORD = "tester", "not-a-real-secret-test-only"
 STARTUP_SECONDS = 420  # three Airflow processes importing on a busy 2-core machine
+# What trigger-ok's promote task returns as its run summary (trainer promote's `summary`).
+SUMMARY = "model   roc_auc\nlgbm *   0.8985\n\n* best candidate: lgbm (run 446953dc) holds m@champion as v1"
 
 DAGS = textwrap.dedent(
     """
@@ -39,6 +41,7 @@ DAGS = textwrap.dedent(
     from airflow.sdk import dag, task
 
     START = pendulum.datetime(2026, 1, 1, tz="UTC")
+    SUMMARY = SUMMARY_TEXT
 
 
     @dag(dag_id="trigger-ok", schedule=None, start_date=START, catchup=False, is_paused_upon_creation=True)
@@ -51,7 +54,12 @@ DAGS = textwrap.dedent(
         def fit(model: str):
             return {"stage": "train", "model": model}
 
-        first() >> fit.expand(model=["a", "b"])
+        @task
+        def promote():
+            # trainer promote's return.json carries the run summary table (trainer/summary.py).
+            return {"stage": "promote", "summary": SUMMARY}
+
+        first() >> fit.expand(model=["a", "b"]) >> promote()
 
 
     @dag(dag_id="trigger-fails", schedule=None, start_date=START, catchup=False)
@@ -70,7 +78,7 @@ DAGS = textwrap.dedent(
     ok()
     fails()
     """
-)
+).replace("SUMMARY_TEXT", repr(SUMMARY))
 
 
 def _free_port() -> int:
@@ -177,11 +185,13 @@ def test_run_is_followed_to_success_with_live_task_states(airflow_url):
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
     assert "triggered trigger-ok run " in out
-    for task in ("first", "fit[0]", "fit[1]"):  # mapped instances are followed one by one
+    for task in ("first", "fit[0]", "fit[1]", "promote"):  # mapped instances are followed one by one
         assert any(
             line.split()[1:2] == [task] and line.endswith("-> success") for line in out.splitlines()
         ), out
     assert out.rstrip().splitlines()[-1].startswith("run ") and "succeeded" in out
+    # The run summary promote returned is printed when the run ends, before the closing line.
+    assert f"\n{SUMMARY}\n\nrun " in out, out[-800:]
     # The script's client reads what the run produced: the conf arrived, the DAG is unpaused.
     sys.path.insert(0, str(SCRIPT.parent))
     import trigger_dag

@@ -32,7 +32,7 @@ def test_demo_with_the_services_reads_the_bigquery_table(
             "--workdir",
             str(tmp_path / "demo"),
             "--models",
-            "logreg",
+            "lgbm,logreg",
             "--experiment",
             "demo-on-services",
             "--model-name",
@@ -49,3 +49,14 @@ def test_demo_with_the_services_reads_the_bigquery_table(
     assert summary["extract"]["read_api"] == "bigquery-storage" and summary["extract"]["rows"] == 32561
     assert summary["extract"]["raw_uri"].startswith(f"gs://{servers.DATA_BUCKET}/runs/demo/census/")
     assert summary["tracking_uri"] == stage_env["MLFLOW_TRACKING_URI"]
+    # What a person reads is true: no line that contradicts what happened (issue 18).
+    log = proc.stdout + proc.stderr
+    assert "already exists" not in log  # the first registration of the model on a real server
+    assert "Waiting up to" not in log  # MLflow's 300 s announcement for a sub-second registration
+    assert "hashing" not in log  # a BigQuery read has no file to hash, the preprocessor says nothing
+    assert "(1.0x fewer)" not in log and "nothing to share" in log  # the demo lgbm grid shares no fit
+    assert log.count("(100%) elapsed") == 3, log  # the BigQuery read and both searches, once each
+    first_progress = next(line for line in log.splitlines() if "cv fits: " in line)
+    assert "ETA" not in first_progress  # no ETA before the warm-up
+    # The run summary: built by promote, printed once by the demo (not in promote's log too).
+    assert log.count("* best candidate: ") == 1 and "model card lgbm: runs:/" in proc.stdout

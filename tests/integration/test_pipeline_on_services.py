@@ -28,7 +28,7 @@ EXPERIMENT = "census-income"
 MODEL_NAME = wiring.registered_model_name("census", "never_married")
 DAG_ID = "census_pipeline"
 PLOTS = {"roc_curve.png", "precision_recall_curve.png", "confusion_matrix.png", "feature_importance.png"}
-METRICS = ("roc_auc", "pr_auc", "log_loss", "accuracy", "f1")
+METRICS = ("roc_auc", "pr_auc", "log_loss")
 
 
 @dataclass

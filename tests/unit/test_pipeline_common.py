@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from pipeline_common import cli, resources, storage, uris
 from pipeline_common.errors import StageError
-from pipeline_common.logs import Progress
 
 
 @pytest.mark.parametrize(
@@ -198,14 +197,3 @@ def test_available_cpus_env_override_and_its_validation(
     monkeypatch.setenv("PIPELINE_CPUS", "zero")
     with pytest.raises(StageError, match="PIPELINE_CPUS"):
         resources.available_cpus(tmp_path)
-
-
-def test_progress_message_has_counts_and_eta() -> None:
-    import logging
-
-    progress = Progress("fits", 10, logging.getLogger("t"), every=1e9)
-    progress.started -= 20  # pretend 20 s have passed
-    progress.done = 4
-    text = progress.message()
-    assert text.startswith("fits: 4/10 (40%) elapsed 20s")
-    assert "ETA 30s" in text

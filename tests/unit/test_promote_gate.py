@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import itertools
 import re
 from typing import Any
 
@@ -14,6 +13,7 @@ from pipeline_common.errors import StageError
 from trainer import compare, data, gate, holdout, promote, registry, report
 
 from tests.helpers import trainer_data
+from tests.helpers.figures import overlapping_text
 
 
 def paired(delta: float, p: float, rows: int = 6508) -> compare.Paired:
@@ -219,40 +219,6 @@ def curves(n: int = 2000) -> report.Curves:
     candidate = y * 1.2 + rng.normal(size=n)
     label = "candidate (logreg, a rather long model label)"
     return report.Curves(y, candidate, label, champion, "champion v3 (lgbm, also a long label)")
-
-
-def overlapping_text(fig: Any) -> list[str]:
-    """Pairs of drawn text elements that overlap, or any that leaves the figure."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.text import Text
-
-    canvas = FigureCanvasAgg(fig)
-    canvas.draw()
-    renderer = canvas.get_renderer()
-    # Tick labels of ticks outside the view limits exist but are not drawn.
-    undrawn = set()
-    for ax in fig.axes:
-        for axis, i, limits in ((ax.xaxis, 0, ax.get_xlim()), (ax.yaxis, 1, ax.get_ylim())):
-            for label in axis.get_ticklabels():
-                if not min(limits) - 1e-9 <= label.get_position()[i] <= max(limits) + 1e-9:
-                    undrawn.add(id(label))
-    texts = {id(t): t for t in fig.findobj(Text)}  # findobj meets legend texts twice
-    boxes = [
-        (t.get_text(), t.get_window_extent(renderer))
-        for key, t in texts.items()
-        if key not in undrawn and t.get_visible() and t.get_text().strip()
-    ]
-    bounds = fig.bbox
-    problems = [
-        f"{t!r} leaves the figure"
-        for t, b in boxes
-        if b.x0 < bounds.x0 - 1 or b.y0 < bounds.y0 - 1 or b.x1 > bounds.x1 + 1 or b.y1 > bounds.y1 + 1
-    ]
-    for (t1, b1), (t2, b2) in itertools.combinations(boxes, 2):
-        inter = b1.intersection(b1, b2)
-        if inter is not None and inter.width > 1 and inter.height > 1:
-            problems.append(f"{t1!r} overlaps {t2!r}")
-    return problems
 
 
 @pytest.mark.parametrize("n_slices", [7, 16])

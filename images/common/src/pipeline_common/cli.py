@@ -24,11 +24,16 @@ def _on_sigterm(signum: int, frame: object) -> None:
 
 
 def run(
-    stage: str, main: Callable[[Sequence[str] | None], dict[str, Any]], argv: Sequence[str] | None = None
+    stage: str,
+    main: Callable[[Sequence[str] | None], dict[str, Any]],
+    argv: Sequence[str] | None = None,
+    closing: Callable[[dict[str, Any]], str | None] | None = None,
 ) -> int:
     """Run `main(argv)`, write its result as return.json, and map failures to exit codes.
 
-    main returns the result dict; `stage`, `version` and `seconds` are filled in here.
+    main returns the result dict; `stage`, `version` and `seconds` are filled in here. `closing`
+    may turn the result into text that ends the log (promote's run summary), after the result
+    is written.
     """
     setup_logging(stage)
     signal.signal(signal.SIGTERM, _on_sigterm)
@@ -44,6 +49,9 @@ def run(
         result["timings"] = timing.timings()
         path = write_result(result)
         log.info("done in %.1f s; result in %s", result["seconds"], path)
+        text = closing(result) if closing else None
+        if text:
+            log.info("%s", text)
         return 0
     except StageError as exc:
         print(exc.one_line(stage), file=sys.stderr, flush=True)
@@ -66,7 +74,10 @@ def run(
 
 
 def entry(
-    stage: str, main: Callable[[Sequence[str] | None], dict[str, Any]], argv: Sequence[str] | None = None
+    stage: str,
+    main: Callable[[Sequence[str] | None], dict[str, Any]],
+    argv: Sequence[str] | None = None,
+    closing: Callable[[dict[str, Any]], str | None] | None = None,
 ) -> int:
     """run() for a stage's process entry point, whose exit code it returns; the process ends next.
 
@@ -75,6 +86,6 @@ def entry(
     instead of ~0.8 s. atexit handlers and log flushing still run. Only here, never in run(),
     which tests call in their own process.
     """
-    code = run(stage, main, argv)
+    code = run(stage, main, argv, closing)
     gc.freeze()
     return code

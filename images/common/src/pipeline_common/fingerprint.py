@@ -11,6 +11,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+# The Parquet key-value metadata key of the extractor's provenance stamp (its cache key and the
+# source it read); the preprocessor reads the source from it for the features manifest.
+EXTRACT_STAMP_KEY = b"census_pipeline.extract"
+
 
 @functools.cache
 def code_fingerprint(*packages: str) -> str:

@@ -15,12 +15,13 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pipeline_common.errors import StageError
+from pipeline_common.fingerprint import EXTRACT_STAMP_KEY
 from pipeline_common.storage import Written, atomic_output, open_read
 from pipeline_common.uris import Location
 
 log = logging.getLogger(__name__)
 
-STAMP_KEY = b"census_pipeline.extract"
+STAMP_KEY = EXTRACT_STAMP_KEY
 # Row groups of ~256k rows (~10 MB compressed for the census table): large enough for fast scans,
 # small enough that a reader never holds much more than one group.
 ROW_GROUP_ROWS = 256_000

@@ -151,6 +151,7 @@ def _build(
     from preprocessor import cleaning, features, raw_input
     from preprocessor.split import stratified_split
 
+    origin = raw_input.extract_source(data)
     # No local name holds the raw frame, so clean() can free its columns as it goes.
     frame = cleaning.clean(raw_input.read_frame(source, data, spec), spec, target, source.uri)
     del data
@@ -178,6 +179,7 @@ def _build(
             "target_labels": list(target.labels),
             "slice_by": list(spec.slice_by),
             "input_uri": source.uri,
+            "source": origin,  # what the extractor read (bigquery://..., a CSV), null if unknown
             "rows": {"train": train.num_rows, "test": test.num_rows},
             "positive_rate": positive_rate,
         },

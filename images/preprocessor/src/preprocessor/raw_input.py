@@ -23,6 +23,24 @@ def input_sha256(loc: Location) -> tuple[str, bytes]:
     return hashlib.sha256(data).hexdigest(), data
 
 
+def extract_source(data: bytes) -> str | None:
+    """The source the extractor read (its stamp in the Parquet metadata), for the model card; None
+    for a Parquet file the extractor did not write."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from pipeline_common.fingerprint import EXTRACT_STAMP_KEY
+
+    try:
+        metadata = pq.ParquetFile(pa.BufferReader(data)).schema_arrow.metadata or {}
+        stamp = json.loads(metadata[EXTRACT_STAMP_KEY]) if EXTRACT_STAMP_KEY in metadata else {}
+    except (pa.ArrowException, OSError, ValueError):
+        return None  # read_frame says what is wrong with the file
+    source = stamp.get("source") if isinstance(stamp, dict) else None
+    return source if isinstance(source, str) and source else None
+
+
 def read_frame(loc: Location, data: bytes, spec: DatasetSpec) -> pd.DataFrame:
     # pandas and pyarrow load here, after the input is read (~1 s of imports off the start-up).
     import pandas as pd

@@ -3,6 +3,7 @@ better one, `ledger` shows the alias history and `rollback` moves the alias back
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import tempfile
@@ -199,6 +200,9 @@ def _main(args: Any) -> dict[str, Any]:
 def console(argv: Sequence[str] | None = None) -> int:
     # matplotlib writes a cache; a read-only root fs has no writable HOME.
     os.environ.setdefault("MPLCONFIGDIR", tempfile.mkdtemp(prefix="mpl-"))
+    # MLflow announces "Waiting up to 300 seconds for model version to finish creation" on every
+    # registration (it takes well under a second); promote logs the registration itself.
+    logging.getLogger("mlflow.store.model_registry.abstract_store").setLevel(logging.WARNING)
     parser = build_parser()
 
     def main(argv_: Sequence[str] | None) -> dict[str, Any]:
@@ -207,4 +211,14 @@ def console(argv: Sequence[str] | None = None) -> int:
     # The stage name in logs, errors and return.json follows the subcommand (fit -> "train").
     raw = list(argv) if argv is not None else sys.argv[1:]
     stage = STAGES.get(raw[0], "trainer") if raw else "trainer"
-    return cli.entry(stage, main, raw)
+    return cli.entry(stage, main, raw, _closing if stage == "promote" else None)
+
+
+def _closing(result: dict[str, Any]) -> str | None:
+    """The run summary, last in promote's log (an Airflow task log ends with it).
+
+    `make demo` prints the same table itself after the stage and sets TRAINER_SUMMARY_LOG=0.
+    """
+    if os.environ.get("TRAINER_SUMMARY_LOG", "1") == "0" or not result.get("summary"):
+        return None
+    return f"run summary:\n{result['summary']}"

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from pipeline_common.logs import Progress
 
 from trainer.cv_results import best_of, grid_results, tagged
+from trainer.fit_costs import per_candidate
 
 if TYPE_CHECKING:
     import numpy as np
@@ -54,8 +55,18 @@ class FoldCachedGridSearchCV:
 
     progress_every = 5.0
 
-    def __init__(self, estimator: Pipeline, param_grid: Any, *, cv: Any, n_jobs: int) -> None:
+    def __init__(
+        self,
+        estimator: Pipeline,
+        param_grid: Any,
+        *,
+        cv: Any,
+        n_jobs: int,
+        costs: dict[str, float] | None = None,
+    ) -> None:
         self.estimator, self.param_grid, self.cv, self.n_jobs = estimator, param_grid, cv, n_jobs
+        # Relative fit cost per candidate (trainer.fit_costs), for the ETA only.
+        self.costs = costs
 
     @staticmethod
     def applies(estimator: Any, param_grid: list[dict[str, list[Any]]]) -> bool:
@@ -97,7 +108,10 @@ class FoldCachedGridSearchCV:
         scores = np.full((len(candidates), len(folds)), np.nan)
         fit_times = np.zeros_like(scores)
         score_times = np.zeros_like(scores)
-        progress = Progress("cv fits", n_fits, log, every=self.progress_every)
+        cost = per_candidate(self.costs, candidates)
+        progress = Progress(
+            "cv fits", n_fits, log, every=self.progress_every, work=sum(cost) * len(folds), unit="fits"
+        )
         parallel = Parallel(n_jobs=self.n_jobs, pre_dispatch="all", return_as="generator_unordered")
         jobs = (
             delayed(tagged)(
@@ -112,7 +126,7 @@ class FoldCachedGridSearchCV:
         )
         for (index, fold), (score, fit_s, score_s) in parallel(jobs):
             scores[index, fold], fit_times[index, fold], score_times[index, fold] = score, fit_s, score_s
-            progress.advance()
+            progress.advance(1, work=cost[index])
         self.cv_results_ = grid_results(candidates, scores, fit_times, score_times)
         self.best_index_ = best_of(self.cv_results_)
         self.best_params_ = candidates[self.best_index_]

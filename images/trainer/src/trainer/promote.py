@@ -35,7 +35,7 @@ from pipeline_common import timing
 from pipeline_common.errors import StageError
 from pipeline_common.lineage import lineage
 
-from trainer import compare, data, gate, holdout, registry, report, scoring, tracking
+from trainer import compare, data, gate, holdout, plots, registry, report, scoring, summary, tracking
 
 log = logging.getLogger(__name__)
 REQUIRED = ("model", "run_id", "model_uri", "metrics", "features_uri", "test_sha256")
@@ -195,6 +195,8 @@ def verify(client: Any, raw: dict[str, Any], experiment_id: str, experiment: str
     claims = {**(raw["metrics"] if isinstance(raw["metrics"], dict) else {})}
     if "cv_roc_auc" in raw:  # fit logs it as cv_roc_auc_mean
         claims["cv_roc_auc_mean"] = raw["cv_roc_auc"]
+    if "cv_roc_auc_std" in raw:
+        claims["cv_roc_auc_std"] = raw["cv_roc_auc_std"]
     for key, claimed in sorted(claims.items()):
         logged = run.data.metrics.get(key)
         if not _number(claimed) or logged is None or abs(float(logged) - float(claimed)) > METRIC_TOLERANCE:
@@ -334,7 +336,8 @@ def _on_champion_holdout(
 def assess(ctx: Context, state: registry.State) -> Assessment:
     """The decision against the champion `state` names, from reads only."""
     opts, alias = ctx.opts, ctx.opts.alias
-    own = report.Curves(ctx.y, ctx.proba, _label(ctx.best))
+    labels = plots.class_labels(ctx.manifest.raw, ctx.manifest.target)
+    own = report.Curves(ctx.y, ctx.proba, _label(ctx.best), labels=labels)
     if state.champion is None:
         return Assessment(
             gate.Verdict(
@@ -401,7 +404,7 @@ def assess(ctx: Context, state: registry.State) -> Assessment:
     slices = gate.check_slices(compare.slice_scores(y, ref, cand, frame, ctx.attributes), opts.gate)
     verdict = gate.judge(paired, slices, opts.gate, name)
     champion_label = f"{name} ({mv.tags.get(tracking.MODEL_TAG, 'model')})"
-    curves = report.Curves(y, cand, _label(ctx.best), ref, champion_label)
+    curves = report.Curves(y, cand, _label(ctx.best), ref, champion_label, labels)
     return Assessment(verdict, version, mv.run_id, paired, slices, facts, curves)
 
 
@@ -635,7 +638,10 @@ def run(opts: PromoteOptions) -> dict[str, Any]:
     check_names(opts.model_name, opts.alias)  # imports MLflow (2-3 s) only once the input is sound
     client = tracking.connect()
     with tracking.bounded("promote"):
-        return _promote(client, opts, raw)
+        record = _promote(client, opts, raw)
+    # The table people read at the end of a run (make demo, the DAG's promote log, trigger_dag.py).
+    record["summary"] = summary.table(raw, record)
+    return record
 
 
 def _promote(client: Any, opts: PromoteOptions, raw: list[dict[str, Any]]) -> dict[str, Any]:

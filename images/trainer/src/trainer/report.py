@@ -1,39 +1,25 @@
 """The decision report of one promotion: a self-contained HTML page (plots inline as PNG).
 
-MLflow's artifact view shows an HTML artifact in a sandboxed frame that cannot fetch other
-artifacts, so every image is a data: URI and the style sheet is inline.
+The page is built with trainer/page.py, as the model card of every fit is (card.py).
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from trainer import page
+from trainer.plots import AXIS_CHARS, Y_CHARS, wrap
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-# 5.2 x 4.4 in at 100 dpi: two plots side by side within the page's 1,100 px.
-DPI = 100
 CHAMPION_COLOUR = "#1f77b4"
 CANDIDATE_COLOUR = "#d62728"
 WITHIN, DROP, UNGUARDED = "#188038", "#d93025", "#9aa0a6"
-STYLE = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px;color:#222;max-width:1100px}
-h1{font-size:1.4em;margin:0 0 .4em}h2{font-size:1.15em;margin:1.4em 0 .5em}
-.verdict{padding:10px 14px;border-radius:6px;font-size:1.05em;margin:.6em 0 1em}
-.promoted{background:#e6f4ea;border:1px solid #34a853}.kept{background:#fef7e0;border:1px solid #f9ab00}
-table{border-collapse:collapse;font-size:.92em}td,th{border:1px solid #ddd;padding:4px 8px;text-align:left}
-th{background:#f5f5f5;white-space:nowrap}td.num{text-align:right;font-variant-numeric:tabular-nums}
-.drop{background:#fce8e6}.muted{color:#777}
-.plots{display:flex;flex-wrap:wrap;gap:16px}figure{margin:0}
-.plots img{max-width:100%;height:auto;border:1px solid #eee}
-code{background:#f3f3f3;padding:0 3px;border-radius:3px}
-"""
 
 
 @dataclass
@@ -45,13 +31,11 @@ class Curves:
     candidate_label: str
     champion: Any | None = None
     champion_label: str = ""
+    # How people call class 0 and 1 (the features manifest's target_labels), for the axes.
+    labels: tuple[str, str] = ("negative", "positive")
 
 
-def _figure(size: tuple[float, float] = (5.2, 4.4)) -> tuple[Figure, Any]:
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=size, layout="constrained")
-    return fig, fig.add_subplot()
+_figure = page.figure
 
 
 def _series(curves: Curves) -> list[tuple[str, Any, str]]:
@@ -70,7 +54,10 @@ def roc_figure(curves: Curves) -> Figure:
         fpr, tpr, _ = roc_curve(curves.y, proba)
         ax.plot(fpr, tpr, color=colour, lw=1.6, label=f"{label}: AUC {roc_auc_score(curves.y, proba):.4f}")
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", lw=1, label="chance: AUC 0.5")
-    ax.set(xlabel="False positive rate", ylabel="True positive rate", xlim=(0, 1), ylim=(0, 1.01))
+    negative, positive = curves.labels
+    ax.set(xlim=(0, 1), ylim=(0, 1.01))
+    ax.set_xlabel(wrap(f"False positive rate: share of {negative} predicted {positive}", AXIS_CHARS - 4))
+    ax.set_ylabel(wrap(f"True positive rate: share of {positive} found", Y_CHARS - 2))
     ax.set_title(f"ROC curves, same {len(curves.y):,} holdout rows")
     ax.legend(loc="lower right", fontsize="small")
     return fig
@@ -85,8 +72,13 @@ def pr_figure(curves: Curves) -> Figure:
         ap = average_precision_score(curves.y, proba)
         ax.plot(recall, precision, color=colour, lw=1.6, label=f"{label}: AP {ap:.4f}")
     rate = float(np.mean(np.asarray(curves.y, dtype=np.float64)))
-    ax.axhline(rate, linestyle="--", color="grey", lw=1, label=f"positive rate {rate:.3f}")
-    ax.set(xlabel="Recall", ylabel="Precision", xlim=(0, 1), ylim=(0, 1.01))
+    positive = curves.labels[1]
+    ax.axhline(
+        rate, linestyle="--", color="grey", lw=1, label=f"chance: {rate:.1%} are {wrap(positive, 20, 1)}"
+    )
+    ax.set(xlim=(0, 1), ylim=(0, 1.01))
+    ax.set_xlabel(wrap(f"Recall: share of {positive} found", AXIS_CHARS - 4))
+    ax.set_ylabel(wrap(f"Precision: correct share of predicted {positive}", Y_CHARS - 2))
     ax.set_title(f"Precision-recall curves, same {len(curves.y):,} rows")
     ax.legend(loc="lower left", fontsize="small")
     return fig
@@ -122,10 +114,7 @@ def slice_figure(slices: list[dict[str, Any]], max_slice_drop: float, min_slice_
     return fig
 
 
-def png(fig: Figure) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+png = page.png
 
 
 def figures(record: dict[str, Any], curves: Curves | None) -> list[tuple[str, Figure]]:
@@ -142,20 +131,15 @@ def figures(record: dict[str, Any], curves: Curves | None) -> list[tuple[str, Fi
     return out
 
 
-def _fmt(value: Any, digits: int = 4) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
+_fmt = page.fmt
 
 
-def _table(rows: list[tuple[str, Any]]) -> str:
-    cells = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(_fmt(v))}</td></tr>" for k, v in rows)
-    return f"<table>{cells}</table>"
-
-
-def _slice_table(slices: list[dict[str, Any]], gate: dict[str, Any]) -> str:
+def _slice_table(slices: list[dict[str, Any]], gate: dict[str, Any], compared: bool) -> str:
+    if not slices and not compared:  # e.g. the first promotion: nothing to compare a slice with
+        return (
+            '<p class="muted">No champion was scored, so no slice changed; the candidate\'s scores per '
+            "slice are in its model card (model_card.html of its run).</p>"
+        )
     if not slices:
         return (
             '<p class="muted">No slice attributes (the features manifest names none and no --slice-by).</p>'
@@ -211,20 +195,17 @@ def render(record: dict[str, Any], curves: Curves | None) -> str:
         ("decided at", record.get("decided_at")),
         ("decision id", record.get("decision_id")),
     ]  # fmt: skip
-    images = "".join(
-        f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{png(fig)}"></figure>'
-        for alt, fig in figures(record, curves)
+    images = page.images((alt, page.png_bytes(fig)) for alt, fig in figures(record, curves))
+    slices = _slice_table(
+        record.get("slices") or [], record["gate"], record.get("champion_roc_auc") is not None
     )
-    return (
-        "<!doctype html><html lang=en><head><meta charset=utf-8>"
-        f"<title>Promotion decision: {html.escape(name)}@{html.escape(alias)}</title>"
-        f"<style>{STYLE}</style></head><body>"
+    return page.document(
+        f"Promotion decision: {name}@{alias}",
         f"<h1>Promotion decision: {html.escape(name)} @{html.escape(alias)}</h1>"
         f'<div class="verdict {klass}"><b>{verdict} @{html.escape(alias)}.</b> '
         f"{html.escape(record['reason'])}</div>"
-        f"{_table(facts)}<h2>Champion vs candidate</h2><div class=plots>{images or '<p>no curves</p>'}</div>"
-        f"<h2>Slices</h2>{_slice_table(record.get('slices') or [], record['gate'])}"
-        "</body></html>"
+        f"{page.facts(facts)}<h2>Champion vs candidate</h2>{images}"
+        f"<h2>Slices</h2>{slices}",
     )
 
 

@@ -19,7 +19,7 @@ import os
 import tempfile
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -65,7 +65,7 @@ def _fits_done(path: str) -> int:
 def _report(path: str, label: str, total: int, every: float) -> Iterator[None]:
     """Log the fits counted in `path` beyond its current size until the block ends."""
     start = _fits_done(path)
-    progress = Progress(label, total, log, every=every)
+    progress = Progress(label, total, log, every=every, unit="fits")
     stop = threading.Event()
 
     def poll() -> None:
@@ -149,6 +149,7 @@ def make_search(
     n_jobs: int,
     seed: int,
     staged: bool = False,
+    costs: Callable[[], dict[str, float] | None] | None = None,
 ) -> Any:
     """A grid or halving search scored by ROC AUC; refit is done by the caller.
 
@@ -156,6 +157,8 @@ def make_search(
     model whose grid can be scored from fewer fits (staged_search.py, when the grid names
     n_estimators), and a Pipeline searched over its last step only has its preprocessing fitted
     once per fold (fold_cached_search.py). Any other grid runs through GridSearchCV itself.
+    `costs` says what each candidate costs (trainer.fit_costs), asked only by the staged and the
+    fold-cached searches, whose progress it weighs; GridSearchCV's progress counts fits.
     """
     from sklearn.model_selection import GridSearchCV
 
@@ -163,9 +166,13 @@ def make_search(
     from trainer.staged_search import StagedGridSearchCV
 
     if kind == "grid" and staged and StagedGridSearchCV.applies(param_grid):
-        return StagedGridSearchCV(estimator, param_grid, cv=cv, n_jobs=n_jobs)
+        return StagedGridSearchCV(
+            estimator, param_grid, cv=cv, n_jobs=n_jobs, costs=costs() if costs else None
+        )
     if kind == "grid" and FoldCachedGridSearchCV.applies(estimator, param_grid):
-        return FoldCachedGridSearchCV(estimator, param_grid, cv=cv, n_jobs=n_jobs)
+        return FoldCachedGridSearchCV(
+            estimator, param_grid, cv=cv, n_jobs=n_jobs, costs=costs() if costs else None
+        )
 
     common: dict[str, Any] = {
         "scoring": counting_scorer(),

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from pipeline_common.logs import Progress
 
 from trainer.cv_results import best_of, grid_results, tagged
+from trainer.fit_costs import per_candidate
 
 if TYPE_CHECKING:
     import numpy as np
@@ -163,7 +164,14 @@ class StagedGridSearchCV:
     progress_every = 5.0
 
     def __init__(
-        self, estimator: BaseEstimator, param_grid: Any, *, cv: Any, n_jobs: int, prefix: str = ""
+        self,
+        estimator: BaseEstimator,
+        param_grid: Any,
+        *,
+        cv: Any,
+        n_jobs: int,
+        prefix: str = "",
+        costs: dict[str, float] | None = None,
     ) -> None:
         self.estimator, self.param_grid, self.cv, self.n_jobs, self.prefix = (
             estimator,
@@ -172,6 +180,8 @@ class StagedGridSearchCV:
             n_jobs,
             prefix,
         )
+        # Relative fit cost per candidate (trainer.fit_costs), for the ETA only.
+        self.costs = costs
 
     @staticmethod
     def applies(param_grid: list[dict[str, list[Any]]], prefix: str = "") -> bool:
@@ -189,7 +199,8 @@ class StagedGridSearchCV:
         families = _families(candidates, self.prefix)
         # Biggest tasks first (most candidates to score), so no worker is left with a long tail.
         tasks = sorted(
-            ((f, fold) for f in families for fold in range(len(folds))), key=lambda t: -t[0].n_candidates
+            ((f, fold) for f in range(len(families)) for fold in range(len(folds))),
+            key=lambda t: -families[t[0]].n_candidates,
         )
         n_fits = len(candidates) * len(folds)
         log.info(
@@ -205,7 +216,21 @@ class StagedGridSearchCV:
         split_scores = np.full((len(candidates), len(folds)), np.nan)
         fit_times = np.zeros_like(split_scores)
         score_times = np.zeros_like(split_scores)
-        progress = Progress("cv fits", n_fits, log, every=self.progress_every)
+        # A task's cost is its family's fits on one fold: the sum of its candidates' fit times in
+        # an earlier run (cv_results splits a shared fit's time among them), else 1 per task,
+        # never its count of CV fits (a task scores 1 to 12 of them from one to four fits).
+        cost = per_candidate(self.costs, candidates) if self.costs else None
+        work = [
+            sum(cost[i] for d in f.members.values() for i in d.values()) if cost else 1.0 for f in families
+        ]
+        progress = Progress(
+            "cv fits",
+            n_fits,
+            log,
+            every=self.progress_every,
+            work=sum(work[f] for f, _ in tasks),
+            unit="fits",
+        )
         self.n_model_fits_ = 0
         # Threads, not processes: LightGBM trains and predicts with the GIL released, so two
         # threads use two cores (measured: 45 s vs 48 s wall for the full grid) without loky's
@@ -213,10 +238,10 @@ class StagedGridSearchCV:
         parallel = Parallel(n_jobs=self.n_jobs, backend="threading", return_as="generator_unordered")
         jobs = (
             delayed(tagged)(
-                fold,
+                (family, fold),
                 _score_family,
                 self.estimator,
-                family,
+                families[family],
                 self.prefix,
                 X,
                 y,
@@ -225,21 +250,30 @@ class StagedGridSearchCV:
             )
             for family, fold in tasks
         )
-        for fold, (scores, fits_s, scores_s, fitted) in parallel(jobs):
+        for (family, fold), (scores, fits_s, scores_s, fitted) in parallel(jobs):
             for index, score in scores.items():
                 split_scores[index, fold] = score
                 fit_times[index, fold] = fits_s[index]
                 score_times[index, fold] = scores_s[index]
             self.n_model_fits_ += fitted
-            progress.advance(len(scores))
+            progress.advance(len(scores), work=work[family])
         self.cv_results_ = grid_results(candidates, split_scores, fit_times, score_times)
         self.best_index_ = best_of(self.cv_results_)
         self.best_params_ = candidates[self.best_index_]
         self.best_score_ = float(self.cv_results_["mean_test_score"][self.best_index_])
-        log.info(
-            "staged search: %d CV fits scored from %d model fits (%.1fx fewer)",
-            n_fits,
-            self.n_model_fits_,
-            n_fits / max(self.n_model_fits_, 1),
-        )
+        if self.n_model_fits_ < n_fits:
+            log.info(
+                "staged search: %d CV fits scored from %d model fits (%.1fx fewer)",
+                n_fits,
+                self.n_model_fits_,
+                n_fits / max(self.n_model_fits_, 1),
+            )
+        else:  # "(1.0x fewer)" read as a saving that did not happen
+            log.info(
+                "staged search: %d CV fits, one model fit each (nothing to share: one %s per family "
+                "and every %s limit reached)",
+                n_fits,
+                STAGED,
+                DEPTH,
+            )
         return self

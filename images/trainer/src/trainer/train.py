@@ -28,7 +28,7 @@ from pipeline_common.lineage import lineage
 from pipeline_common.resources import available_cpus
 
 from trainer import __version__ as trainer_version
-from trainer import data, grids, metrics, models, plots, search, tracking
+from trainer import card, data, fit_costs, grids, metrics, models, page, plots, search, tracking
 
 log = logging.getLogger(__name__)
 SEED = 55
@@ -216,7 +216,7 @@ def run(opts: TrainOptions) -> dict[str, Any]:
     # The context manager ends the run FAILED on any exception, SIGTERM (Terminated) included.
     with mlflow.start_run(
         experiment_id=experiment_id,
-        run_name=f"{opts.model}-{grid.name if grid.name in spec.entry.grids else 'custom'}",
+        run_name=run_name(opts.model, grid_label(grid, spec), manifest),
         tags=tags,
     ) as active:
         run_id = active.info.run_id
@@ -226,6 +226,8 @@ def run(opts: TrainOptions) -> dict[str, Any]:
                 "stage": "train",
                 "model": opts.model,
                 "run_id": run_id,
+                "run_name": active.info.run_name,
+                "card_uri": f"runs:/{run_id}/{card.ARTIFACT}",
                 "experiment_id": experiment_id,
                 "experiment": opts.experiment,
                 "features_uri": manifest.uri,
@@ -235,6 +237,21 @@ def run(opts: TrainOptions) -> dict[str, Any]:
         result["seconds"] = round(time.monotonic() - started, 3)
         mlflow.log_dict(result, RESULT_ARTIFACT)
     return result
+
+
+def grid_label(grid: grids.Grid, spec: models.ModelSpec) -> str:
+    """The grid's catalogue name, or "custom" for a YAML file (its path says little in a run name)."""
+    return grid.name if grid.name in spec.entry.grids else "custom"
+
+
+def run_name(model: str, grid: str, manifest: data.Manifest) -> str:
+    """`lgbm full · data 1f7f3e · 12-06 04:49Z`: runs of one experiment told apart by model, grid,
+    data version (the raw extract's sha256, else the train split's) and start time (UTC), in
+    that order because MLflow's runs list shows only the first ~22 characters of a name."""
+    from datetime import UTC, datetime
+
+    version = str(manifest.raw.get("input_sha256") or manifest.train_sha256)[:6]
+    return f"{model} {grid} · data {version} · {datetime.now(UTC):%m-%d %H:%MZ}"
 
 
 def _import_in_background(names: tuple[str, ...]) -> None:
@@ -271,7 +288,16 @@ def _train_and_log(
     cv = StratifiedKFold(n_splits=opts.cv, shuffle=True, random_state=SEED)
     estimator = spec.build(SEED)
     searcher = search.make_search(
-        opts.search, estimator, grid.param_grid(), cv=cv, n_jobs=n_jobs, seed=SEED, staged=spec.staged
+        opts.search,
+        estimator,
+        grid.param_grid(),
+        cv=cv,
+        n_jobs=n_jobs,
+        seed=SEED,
+        staged=spec.staged,
+        # What each candidate cost in the last run of this model and grid, for an ETA that knows
+        # the costliest fits come first (only the progress lines use it).
+        costs=lambda: fit_costs.previous(opts.model, grid.name),
     )
     _import_in_background(AFTER_SEARCH_MODULES)
     t0 = time.monotonic()
@@ -317,8 +343,17 @@ def _train_and_log(
         )
     proba = model.predict_proba(X_test)[:, 1]
     scores = metrics.holdout(y_test.to_numpy(), proba)
-    log.info("holdout: %s", ", ".join(f"{k} {scores[k]:.4f}" for k in metrics.HEADLINE))
-
+    labels = plots.class_labels(manifest.raw, manifest.target)
+    report = metrics.at_threshold(y_test.to_numpy(), proba, labels)
+    log.info(
+        "holdout: %s; at threshold %g: accuracy %.4f, f1 %.4f",
+        ", ".join(f"{k} {scores[k]:.4f}" for k in metrics.HEADLINE),
+        report["threshold"],
+        report["accuracy"],
+        report["f1"],
+    )
+    # Models actually grown: fewer than n_fits when the staged search shares fits.
+    n_model_fits = int(getattr(searcher, "n_model_fits_", n_fits))
     mlflow.log_params(
         {
             "model": opts.model,
@@ -327,40 +362,58 @@ def _train_and_log(
             "cv": opts.cv,
             "n_jobs": n_jobs,
             "n_candidates": len(cv_results),
+            "n_fits": n_fits,
+            "n_model_fits": n_model_fits,
             "seed": SEED,
             **{f"best.{k}": v for k, v in best_params.items()},
         }
     )
+    # Only what people compare across runs (MLflow's runs list shows every metric as a column);
+    # the classification report, timings and counts are in the model card and its artifacts.
     mlflow.log_metrics(
         {
             **scores,
             "cv_roc_auc_mean": cv_mean,
             "cv_roc_auc_std": cv_std,
-            "search_seconds": search_seconds,
-            "refit_seconds": refit_seconds,
-            "n_fits": n_fits,
-            "converged": float(converged),
-            # Models actually grown: fewer than n_fits when the staged search shares fits.
-            "n_model_fits": int(getattr(searcher, "n_model_fits_", n_fits)),
+            "fit_seconds": search_seconds + refit_seconds,
         }
     )
-    predicted = (proba >= 0.5).astype(int)
-    labels = (f"not {manifest.target}", manifest.target)
-    importance = spec.importance(model, X_test, y_test, SEED)
-    figures = {
-        "plots/roc_curve.png": plots.roc_curve(y_test, proba, scores["roc_auc"], opts.model),
-        "plots/precision_recall_curve.png": plots.pr_curve(y_test, proba, scores["pr_auc"], opts.model),
-        "plots/confusion_matrix.png": plots.confusion_matrix(y_test, predicted, labels),
-        "plots/feature_importance.png": plots.feature_importance(importance),
-    }
-    for path, figure in figures.items():
-        mlflow.log_figure(figure, path)
-    with tempfile.TemporaryDirectory(prefix="trainer-") as tmp:
-        cv_csv = Path(tmp) / "cv_results.csv"
-        cv_results.to_csv(cv_csv, index=False)
-        importance.sort_values(ascending=False).to_csv(Path(tmp) / "feature_importance.csv", header=True)
-        mlflow.log_artifact(str(cv_csv), "cv")
-        mlflow.log_artifact(str(Path(tmp) / "feature_importance.csv"), "cv")
+    mlflow.set_tag("pipeline.converged", str(converged).lower())
+    _log_evaluation(
+        card.Fit(
+            model=opts.model,
+            description=spec.description,
+            run_id=mlflow.active_run().info.run_id,  # type: ignore[union-attr]
+            run_name=mlflow.active_run().info.run_name,  # type: ignore[union-attr]
+            experiment=opts.experiment,
+            grid=grid.name,
+            subgrids=[dict(sub) for sub in grid.subgrids],
+            search=opts.search,
+            cv=opts.cv,
+            n_candidates=len(cv_results),
+            n_fits=n_fits,
+            n_model_fits=n_model_fits,
+            best_params=best_params,
+            cv_mean=cv_mean,
+            cv_std=cv_std,
+            search_seconds=search_seconds,
+            refit_seconds=refit_seconds,
+            converged=converged,
+            scores=scores,
+            report=report,
+            labels=labels,
+            manifest={**manifest.raw, "uri": manifest.uri},
+            slices=[],
+            lineage=lineage(),
+            trainer_version=trainer_version,
+        ),
+        spec,
+        model,
+        cv_results,
+        X_test,
+        y_test,
+        proba,
+    )
 
     t0 = time.monotonic()
     example = X_test.head(INPUT_EXAMPLE_ROWS)
@@ -384,7 +437,62 @@ def _train_and_log(
         "model_uri": info.model_uri,
         "metrics": {k: round(scores[k], 6) for k in metrics.HEADLINE},
         "cv_roc_auc": round(cv_mean, 6),
+        "cv_roc_auc_std": round(cv_std, 6),
         "best_params": best_params,
         "n_candidates": len(cv_results),
         "n_fits": n_fits,
     }
+
+
+def _log_evaluation(
+    fit: card.Fit,
+    spec: models.ModelSpec,
+    model: Any,
+    cv_results: Any,
+    X_test: Any,
+    y_test: Any,
+    proba: Any,
+) -> None:
+    """The plots, the model card and the tables behind them, as the run's artifacts, in one upload.
+
+    Each plot is drawn and encoded once: the same PNG bytes are the plots/ artifact and the
+    card's inline image.
+    """
+    import mlflow
+
+    t0 = time.monotonic()
+    positive = fit.labels[1]
+    threshold = fit.report["threshold"]
+    importance = spec.importance(model, X_test, y_test, SEED)
+    figures = [
+        ("plots/roc_curve.png", "ROC curve on the holdout",
+         plots.roc_curve(y_test, proba, fit.scores["roc_auc"], fit.model, fit.labels)),
+        ("plots/precision_recall_curve.png", "Precision-recall curve on the holdout",
+         plots.pr_curve(y_test, proba, fit.scores["pr_auc"], fit.model, fit.labels)),
+        ("plots/confusion_matrix.png", f"Confusion matrix on the holdout at threshold {threshold:g}",
+         plots.confusion_matrix(y_test, (proba >= threshold).astype(int), fit.labels, threshold)),
+        ("plots/feature_importance.png", "Feature importance",
+         plots.feature_importance(importance, positive)),
+    ]  # fmt: skip
+    fit.slices = card.slice_metrics(y_test, proba, X_test, card.slice_by(fit.manifest), threshold)
+    with tempfile.TemporaryDirectory(prefix="trainer-") as tmp:
+        out = Path(tmp)
+        for folder in ("plots", "cv", "evaluation"):
+            (out / folder).mkdir()
+        for path, alt, figure in figures:
+            raw = page.png_bytes(figure)
+            (out / path).write_bytes(raw)
+            fit.plots.append((alt, raw))
+        cv_results.to_csv(out / "cv" / "cv_results.csv", index=False)
+        importance.sort_values(ascending=False).to_csv(out / "cv" / "feature_importance.csv", header=True)
+        (out / "evaluation" / "classification_report.json").write_text(
+            json.dumps(fit.report, indent=2) + "\n"
+        )
+        import pandas as pd
+
+        pd.DataFrame(fit.slices, columns=list(card.SLICE_COLUMNS)).to_csv(
+            out / "evaluation" / "slices.csv", index=False
+        )
+        (out / card.ARTIFACT).write_text(card.render(fit), encoding="utf-8")
+        mlflow.log_artifacts(tmp)
+    log.info("plots, model card and evaluation tables in %.1f s: %s", time.monotonic() - t0, card.ARTIFACT)

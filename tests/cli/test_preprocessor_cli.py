@@ -366,13 +366,17 @@ def test_failure_after_an_earlier_output_at_the_same_prefix_leaves_no_stale_mani
     tmp_path: Path, xcom_dir: Path, raw_census: dict[str, Any]
 ) -> None:
     prefix = tmp_path / "features"
-    assert preprocess(raw_census["raw_uri"], prefix, xcom_dir).rc == 0
+    first = preprocess(raw_census["raw_uri"], prefix, xcom_dir)
+    assert first.rc == 0
+    before = {p.name: p.read_bytes() for p in prefix.iterdir()}
     single = _raw_parquet(tmp_path / "single.parquet", _set("marital_status", " Divorced"))
     run = preprocess(single, prefix, xcom_dir)
     assert_bad_input(run, "single class")
     # The split is checked before anything is replaced: the earlier complete set is intact.
-    assert sorted(p.name for p in prefix.iterdir()) == ["features.json", "test.parquet", "train.parquet"]
-    assert not [p for p in prefix.iterdir() if p.name.startswith(".")]
+    assert {p.name: p.read_bytes() for p in prefix.iterdir()} == before
+    names = sorted(before)
+    assert names[0] == "features.json" and [n.split("-")[0] for n in names[1:]] == ["test", "train"]
+    assert first.xcom["train_uri"].endswith(f"/train-{first.xcom['train_sha256'][:12]}.parquet")
 
 
 def test_help_documents_every_option() -> None:

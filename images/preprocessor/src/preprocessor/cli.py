@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 from pipeline_common import cli
 from pipeline_common.dataset_spec import DEFAULT_DATASET
 from pipeline_common.errors import StageArgumentParser, StageError
-from pipeline_common.storage import require_bucket
-from pipeline_common.uris import Location, parse_location
+from pipeline_common.storage import require_writable
+from pipeline_common.uris import Location, parse_location, same_file
 
 from preprocessor import __version__
 from preprocessor.outputs import Layout
@@ -62,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--output-prefix",
         required=True,
         metavar="URI",
-        help="where train.parquet, test.parquet and features.json (the manifest, written last) go",
+        help="where train-<sha12>.parquet, test-<sha12>.parquet and features.json (the manifest, "
+        "swapped last) go; the prefix belongs to this stage",
     )
     parser.add_argument(
         "--dataset",
@@ -110,17 +111,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     source = parse_location(args.input, what="--input")
     prefix = parse_location(_without_trailing_slash(args.output_prefix), what="--output-prefix")
     layout = Layout(prefix)
-    if source in (layout.train, layout.test, layout.manifest):
-        raise StageError(
-            f"--input {source.uri} is inside the output set",
-            "write the features under another --output-prefix",
-        )
-    require_bucket(prefix)
+    _refuse_input_in_output_set(source, layout)
+    require_writable(layout.manifest)
 
     from pipeline_common.fingerprint import cache_key, code_fingerprint
 
     from preprocessor import outputs, raw_input
 
+    found = outputs.earlier(layout)  # before the input is read: the commit's precondition
     input_sha256, data = raw_input.input_sha256(source)
     params = {"dataset": spec.name, "target": target.name, "seed": args.seed, "test_size": args.test_size}
     key = cache_key(
@@ -131,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         **params,
     )
     if not args.force:
-        manifest = outputs.cached_manifest(layout, key)
+        manifest = outputs.cached_manifest(layout, found, key)
         if manifest is not None:
             log.info(
                 "cache hit: %s holds this input's features (same content, parameters, spec and code); "
@@ -141,7 +139,20 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             return _result(layout, manifest, cached=True)
     train, test, facts = _build(source, data, spec, target, args)
     manifest = {**facts, **params, "input_sha256": input_sha256, "cache_key": key, "version": __version__}
-    return _result(layout, outputs.write(layout, train, test, manifest), cached=False)
+    return _result(layout, outputs.write(layout, found, train, test, manifest), cached=False)
+
+
+def _refuse_input_in_output_set(source: Location, layout: Layout) -> None:
+    """The input must not be an object this stage writes or removes under its prefix, by any
+    path: the same name, a symlink (parse_location resolves those) or a bind mount of the
+    prefix's directory (compared by device and inode)."""
+    aliased = source.parent != layout.prefix and same_file(source.parent, layout.prefix)
+    if layout.owns(source) or (aliased and layout.owns(layout.prefix.join(source.name))):
+        raise StageError(
+            f"--input {source.uri} is part of the output set under {layout.prefix.uri} "
+            "(the stage replaces and removes those objects)",
+            "write the features under another --output-prefix",
+        )
 
 
 def _build(

@@ -20,6 +20,9 @@ from pipeline_common.uris import Location, parse_location, same_file
 from preprocessor import __version__
 from preprocessor.outputs import Layout
 
+# Each split row's identity (a hash of its raw row): the trainer checks that no id is in both.
+ROW_ID = "row_id"
+
 if TYPE_CHECKING:
     import pyarrow as pa
     from pipeline_common.dataset_spec import DatasetSpec, Target
@@ -159,14 +162,22 @@ def _build(
     source: Location, data: bytes, spec: DatasetSpec, target: Target, args: argparse.Namespace
 ) -> tuple[pa.Table, pa.Table, dict[str, Any]]:
     """Clean, build the features and split: (train, test, the manifest's facts about them)."""
+    import pyarrow as pa
+
     from preprocessor import cleaning, features, raw_input
     from preprocessor.split import stratified_split
 
     # No local name holds the raw frame, so clean() can free its columns as it goes.
-    frame = cleaning.clean(raw_input.read_frame(source, data, spec), spec, target, source.uri)
+    frame, ids = cleaning.clean_with_ids(raw_input.read_frame(source, data, spec), spec, target, source.uri)
     del data
     table, names = features.build(frame, spec, target)
     del frame
+    if ROW_ID in names:
+        raise StageError(
+            f"a feature is named {ROW_ID!r}, the column that holds each row's identity",
+            f"rename that feature step's output ({spec.origin})",
+        )
+    table = table.append_column(ROW_ID, pa.array(ids, pa.uint64()))
     y = table.column(target.name).to_numpy()
     train_idx, test_idx = stratified_split(y, args.test_size, args.seed)
     positive_rate = round(float(y.mean()), 6)
@@ -186,6 +197,7 @@ def _build(
         test,
         {
             "features": names,
+            "row_id": ROW_ID,
             "target_labels": list(target.labels),
             "slice_by": list(spec.slice_by),
             "input_uri": source.uri,

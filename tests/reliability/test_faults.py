@@ -25,10 +25,7 @@ from tests.fixtures import servers
 from tests.fixtures.servers import DATA_BUCKET, GcsEmulator, MlflowServer
 from tests.helpers.stages import CENSUS_CSV_GZ, assert_bad_input, run_stage
 from tests.reliability import bad_inputs as bad
-
-# A grid of one small candidate: the faults are about the run's life, not the search.
-TINY_GRID = "lgbm:\n  n_estimators: [20]\n  learning_rate: [0.1]\n  num_leaves: [15]\n  max_depth: [8]\n"
-FIT_TIMEOUT = 600
+from tests.reliability.conftest import FIT_TIMEOUT, TINY_GRID
 
 
 def _gcs_env(gcs: GcsEmulator) -> dict[str, str]:
@@ -44,21 +41,6 @@ def _task_env(task_id: str, run_id: str, try_number: int = 1) -> dict[str, str]:
         "AIRFLOW_CTX_TRY_NUMBER": str(try_number),
         "PIPELINE_CPUS": "1",
     }
-
-
-@pytest.fixture(scope="module")
-def features(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """A small real split (2,000 census rows through the preprocessor), local files."""
-    base = tmp_path_factory.mktemp("features")
-    (base / "raw.parquet").write_bytes(bad.parquet_bytes(bad.raw_frame()))
-    run = run_stage(
-        "preprocessor",
-        ["--input", str(base / "raw.parquet"), "--output-prefix", str(base / "features")],
-        xcom_dir=base / "xcom",
-    )
-    assert run.rc == 0, run.stderr
-    (base / "grid.yaml").write_text(TINY_GRID)
-    return {**run.xcom, "grid": str(base / "grid.yaml")}
 
 
 def _fit_args(features: dict[str, Any], experiment: str) -> list[str]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gzip
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.helpers.stages import run_stage
+from tests.helpers.stages import CENSUS_CSV_GZ, run_stage
 from tests.reliability import bad_inputs as bad
 
 # A grid of one small candidate: the faults are about the run's life, not the search.
@@ -28,3 +30,16 @@ def features(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     assert run.rc == 0, run.stderr
     (base / "grid.yaml").write_text(TINY_GRID)
     return {**run.xcom, "grid": str(base / "grid.yaml")}
+
+
+@pytest.fixture(scope="session")
+def big_csv_gz(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The census rows ten times over (325k rows): long enough to be stopped half-way."""
+    with gzip.open(CENSUS_CSV_GZ, "rt") as fh:
+        header, *rows = fh.readlines()
+    path = tmp_path_factory.mktemp("big") / "census_x10.csv.gz"
+    with gzip.open(path, "wt", compresslevel=1) as fh:
+        fh.write(header)
+        for _ in range(10):
+            fh.writelines(rows)
+    return path

@@ -7,7 +7,6 @@ session's gcs_emulator / mlflow_server are only used where nothing is killed.
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import signal
@@ -251,19 +250,6 @@ def test_gcs_down_fails_clearly_and_a_retry_after_restart_succeeds(small_csv: Pa
         }
     finally:
         gcs.stop()
-
-
-@pytest.fixture(scope="module")
-def big_csv_gz(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The census rows ten times over (325k rows): long enough to be stopped half-way."""
-    with gzip.open(CENSUS_CSV_GZ, "rt") as fh:
-        header, *rows = fh.readlines()
-    path = tmp_path_factory.mktemp("big") / "census_x10.csv.gz"
-    with gzip.open(path, "wt", compresslevel=1) as fh:
-        fh.write(header)
-        for _ in range(10):
-            fh.writelines(rows)
-    return path
 
 
 def test_sigterm_half_way_exits_143_and_leaves_no_object(

@@ -95,9 +95,10 @@ def with_values(column: str, values: dict[int, Any]) -> bytes:
     column_values = frame[column].tolist()
     for row, value in values.items():
         column_values[row] = value
-    frame[column] = pd.Series(
-        column_values, dtype=frame[column].dtype if None not in values.values() else None
-    )
+    dtype = frame[column].dtype
+    if None in values.values() and dtype == "int64":
+        dtype = "Int64"  # a NULL keeps the column an integer one (a float column would be refused)
+    frame[column] = pd.Series(column_values, dtype=dtype)
     return parquet_bytes(frame)
 
 

@@ -34,15 +34,10 @@ def test_gs_in_and_out_with_cache(gcs: GcsEmulator, gcs_env: dict[str, str], run
         and pre.xcom["input_sha256"] == first.xcom["sha256"]
     )
     objects = gcs.list_blobs(DATA_BUCKET, run_id)
+    split_names = [f"preprocess/{s}-{pre.xcom[f'{s}_sha256'][:12]}.parquet" for s in ("train", "test")]
     assert sorted(objects) == sorted(
         f"{run_id}/{name}"
-        for name in (
-            "in/census.csv.gz",
-            "extract/census.parquet",
-            "preprocess/train.parquet",
-            "preprocess/test.parquet",
-            "preprocess/features.json",
-        )
+        for name in ("in/census.csv.gz", "extract/census.parquet", *split_names, "preprocess/features.json")
     )
     assert objects[f"{run_id}/extract/census.parquet"] == first.xcom["bytes"]
 

@@ -110,7 +110,9 @@ def test_preprocess_committed_its_manifest(pipeline: dict[str, Any], gcs_emulato
     blobs = gcs_emulator.list_blobs(
         DATA_BUCKET, pipeline["prefix"].removeprefix(f"gs://{DATA_BUCKET}/") + "/preprocess/"
     )
-    assert {Path(name).name for name in blobs} == {"train.parquet", "test.parquet", "features.json"}
+    # Splits are content-addressed: train-<sha12>.parquet, test-<sha12>.parquet (preprocessor/outputs.py).
+    expected = {f"{s}-{pre[f'{s}_sha256'][:12]}.parquet" for s in ("train", "test")} | {"features.json"}
+    assert {Path(name).name for name in blobs} == expected
     # Cleaning may drop rows (e.g. duplicates), never add any.
     assert (
         0.9 * pipeline["extract"]["rows"]

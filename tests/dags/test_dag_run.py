@@ -146,10 +146,12 @@ def test_make_trigger_default_run_on_the_kind_settings(
     prefix = raw_uri.removeprefix(f"gs://{bucket}/").removesuffix("extract/census.parquet")
     assert prefix.startswith(f"runs/{dag_id}/") and prefix.count("/") == 3, prefix
     names = bucket_objects(pipeline_services["gcs_url"], bucket, prefix)
+    pre = runs["preprocess"].result
     for part in (
         "extract/census.parquet",
-        "preprocess/train.parquet",
-        "preprocess/test.parquet",
+        # Splits are content-addressed (preprocessor/outputs.py).
+        f"preprocess/train-{pre['train_sha256'][:12]}.parquet",
+        f"preprocess/test-{pre['test_sha256'][:12]}.parquet",
         "preprocess/features.json",
     ):
         assert prefix + part in names, names

@@ -89,18 +89,67 @@ def not_census_csv() -> bytes:
 # --------------------------------------------------------------------------- trainer inputs
 
 
-def features_set(target_values: list[int]) -> dict[str, bytes]:
-    """A tiny features output (train, test) whose target takes `target_values` in turn."""
-    n = 40
-    target = [target_values[i % len(target_values)] for i in range(n)]
-    table = pa.table(
-        {
-            "age": pa.array([float(20 + i) for i in range(n)], pa.float32()),
-            "sex_Male": pa.array([i % 2 for i in range(n)], pa.uint8()),
+def with_values(column: str, values: dict[int, Any]) -> bytes:
+    """The raw frame with a few cells of `column` changed (row position -> value)."""
+    frame = raw_frame()
+    column_values = frame[column].tolist()
+    for row, value in values.items():
+        column_values[row] = value
+    dtype = frame[column].dtype
+    if None in values.values() and dtype == "int64":
+        dtype = "Int64"  # a NULL keeps the column an integer one (a float column would be refused)
+    frame[column] = pd.Series(column_values, dtype=dtype)
+    return parquet_bytes(frame)
+
+
+def relabelled(column: str, old: str, new: str) -> bytes:
+    """Every `old` value of a string column spelled `new` (a mislabelled export)."""
+    frame = raw_frame()
+    frame[column] = frame[column].where(frame[column] != old, new)
+    return parquet_bytes(frame)
+
+
+def penguins_raw(**override: dict[int, Any]) -> bytes:
+    """The penguins table as the extractor writes it (float/int64 numbers, text), with cells changed."""
+    from tests.helpers.stages import PENGUINS_CSV
+
+    frame = pd.read_csv(PENGUINS_CSV, na_values=["NA"], keep_default_na=False)
+    for column, values in override.items():
+        for row, value in values.items():
+            frame.loc[row, column] = value
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    kinds = {"flipper_length_mm": pa.int64(), "body_mass_g": pa.int64(), "year": pa.int64()}
+    return parquet_bytes(table.cast(pa.schema([(f.name, kinds.get(f.name, f.type)) for f in table.schema])))
+
+
+# --------------------------------------------------------------------------- trainer inputs
+
+
+def features_set(
+    target_values: list[int], *, row_ids: bool = False, shared_ids: bool = False, **extra: list[Any]
+) -> dict[str, bytes]:
+    """A tiny features output (train: 40 rows, test: 10 other rows) whose target takes
+    `target_values` in turn; `row_ids` adds the preprocessor's row_id column (`shared_ids`: the
+    test rows carry train rows' ids), `extra` more columns (train values, then test values)."""
+
+    def table(ages: range, offset: int) -> pa.Table:
+        n = len(ages)
+        target = [target_values[(i + offset) % len(target_values)] for i in range(n)]
+        columns = {
+            "age": pa.array([float(a) for a in ages], pa.float32()),
+            "sex_Male": pa.array([(i // 3) % 2 for i in range(n)], pa.uint8()),
+            **{name: pa.array(values[offset : offset + n]) for name, values in extra.items()},
             "never_married": pa.array(target, pa.int8()),
         }
-    )
-    return {"train.parquet": parquet_bytes(table), "test.parquet": parquet_bytes(table.slice(0, 10))}
+        if row_ids:
+            ids = range(20, 20 + n) if shared_ids and offset else ages
+            columns["row_id"] = pa.array([a * 1000 for a in ids], pa.uint64())
+        return pa.table(columns)
+
+    return {
+        "train.parquet": parquet_bytes(table(range(20, 60), 0)),
+        "test.parquet": parquet_bytes(table(range(60, 70), 40)),
+    }
 
 
 def manifest(prefix: str, files: dict[str, bytes], **override: Any) -> bytes:

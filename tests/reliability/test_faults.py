@@ -7,7 +7,6 @@ session's gcs_emulator / mlflow_server are only used where nothing is killed.
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import signal
@@ -25,10 +24,7 @@ from tests.fixtures import servers
 from tests.fixtures.servers import DATA_BUCKET, GcsEmulator, MlflowServer
 from tests.helpers.stages import CENSUS_CSV_GZ, assert_bad_input, run_stage
 from tests.reliability import bad_inputs as bad
-
-# A grid of one small candidate: the faults are about the run's life, not the search.
-TINY_GRID = "lgbm:\n  n_estimators: [20]\n  learning_rate: [0.1]\n  num_leaves: [15]\n  max_depth: [8]\n"
-FIT_TIMEOUT = 600
+from tests.reliability.conftest import FIT_TIMEOUT, TINY_GRID
 
 
 def _gcs_env(gcs: GcsEmulator) -> dict[str, str]:
@@ -44,21 +40,6 @@ def _task_env(task_id: str, run_id: str, try_number: int = 1) -> dict[str, str]:
         "AIRFLOW_CTX_TRY_NUMBER": str(try_number),
         "PIPELINE_CPUS": "1",
     }
-
-
-@pytest.fixture(scope="module")
-def features(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """A small real split (2,000 census rows through the preprocessor), local files."""
-    base = tmp_path_factory.mktemp("features")
-    (base / "raw.parquet").write_bytes(bad.parquet_bytes(bad.raw_frame()))
-    run = run_stage(
-        "preprocessor",
-        ["--input", str(base / "raw.parquet"), "--output-prefix", str(base / "features")],
-        xcom_dir=base / "xcom",
-    )
-    assert run.rc == 0, run.stderr
-    (base / "grid.yaml").write_text(TINY_GRID)
-    return {**run.xcom, "grid": str(base / "grid.yaml")}
 
 
 def _fit_args(features: dict[str, Any], experiment: str) -> list[str]:
@@ -269,19 +250,6 @@ def test_gcs_down_fails_clearly_and_a_retry_after_restart_succeeds(small_csv: Pa
         }
     finally:
         gcs.stop()
-
-
-@pytest.fixture(scope="module")
-def big_csv_gz(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The census rows ten times over (325k rows): long enough to be stopped half-way."""
-    with gzip.open(CENSUS_CSV_GZ, "rt") as fh:
-        header, *rows = fh.readlines()
-    path = tmp_path_factory.mktemp("big") / "census_x10.csv.gz"
-    with gzip.open(path, "wt", compresslevel=1) as fh:
-        fh.write(header)
-        for _ in range(10):
-            fh.writelines(rows)
-    return path
 
 
 def test_sigterm_half_way_exits_143_and_leaves_no_object(

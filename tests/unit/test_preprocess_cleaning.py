@@ -170,3 +170,27 @@ def test_row_ranks_order_rows_like_a_full_sort_without_overflow() -> None:
     expected = frame.sort_values(list(frame.columns), kind="stable").index.to_numpy()
     assert np.array_equal(order, expected)
     assert len(np.unique(rank)) == len(frame.drop_duplicates())
+
+
+def test_an_infinite_number_is_invalid_even_where_the_range_is_open() -> None:
+    from dataclasses import replace
+
+    penguins = dataset_spec.load("penguins")
+    open_range = replace(
+        penguins,
+        columns={
+            **penguins.columns,
+            "bill_length_mm": replace(penguins.columns["bill_length_mm"], high=None),
+        },
+    )
+    frame = pd.read_csv(PENGUINS_CSV, na_values=["NA"], keep_default_na=False)
+    frame.loc[5, "bill_length_mm"] = float("inf")  # a complete row (row 3 lacks its target)
+    with pytest.raises(StageError, match=r"bill_length_mm: 1 row\(s\), e\.g\. \[inf\]"):
+        clean(frame, open_range, "male")
+
+
+def test_each_kept_row_keeps_the_identity_of_its_raw_row(raw: pd.DataFrame) -> None:
+    some = raw.head(500)
+    cleaned, ids = cleaning.clean_with_ids(some.copy(), CENSUS, NEVER_MARRIED, "src")
+    assert len(ids) == len(cleaned) and len(set(ids.tolist())) == len(ids)
+    assert set(ids.tolist()) <= set(cleaning.row_ids(some).tolist())

@@ -10,10 +10,10 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pipeline_common import __version__, timing
+from pipeline_common import __version__, os_errors, timing
 from pipeline_common.errors import StageError, Terminated
 from pipeline_common.logs import setup_logging
-from pipeline_common.xcom import write_result
+from pipeline_common.xcom import require_writable, write_result
 
 log = logging.getLogger(__name__)
 EXIT_BAD_INPUT, EXIT_BUG, EXIT_TERMINATED = 2, 1, 143
@@ -33,13 +33,16 @@ def run(
 
     main returns the result dict; `stage`, `version` and `seconds` are filled in here. `closing`
     may turn the result into text that ends the log (promote's run summary), after the result
-    is written.
+    is written. An OS error a user or operator can fix (disk full, read-only or foreign-owned
+    directory) that a stage did not translate where it wrote is still one line naming the path
+    (os_errors.py).
     """
     setup_logging(stage)
     signal.signal(signal.SIGTERM, _on_sigterm)
     started = time.monotonic()
     timing.reset()
     try:
+        require_writable()  # before any work: a result that cannot be written loses the work
         result = main(argv)
         timing.mark("last_work")
         result.setdefault("stage", stage)
@@ -56,6 +59,12 @@ def run(
     except StageError as exc:
         print(exc.one_line(stage), file=sys.stderr, flush=True)
         return EXIT_BAD_INPUT
+    except OSError as exc:
+        translated = os_errors.translate(exc)
+        if translated is None:
+            return _bug(stage, exc)
+        print(translated.one_line(stage), file=sys.stderr, flush=True)
+        return EXIT_BAD_INPUT
     except Terminated:
         print(
             f"ERROR [{stage}] terminated by SIGTERM; partial outputs removed | fix: re-run the task",
@@ -66,11 +75,15 @@ def run(
         print(f"ERROR [{stage}] interrupted; partial outputs removed | fix: re-run the task", file=sys.stderr)
         return 130
     except Exception as exc:
-        log.exception("unexpected failure")
-        first = (str(exc).splitlines() or [""])[0][:300]
-        fix = "see the traceback above; report it if the input is valid"
-        print(f"ERROR [{stage}] unexpected {type(exc).__name__}: {first} | fix: {fix}", file=sys.stderr)
-        return EXIT_BUG
+        return _bug(stage, exc)
+
+
+def _bug(stage: str, exc: Exception) -> int:
+    log.error("unexpected failure", exc_info=exc)
+    first = (str(exc).splitlines() or [""])[0][:300]
+    fix = "see the traceback above; report it if the input is valid"
+    print(f"ERROR [{stage}] unexpected {type(exc).__name__}: {first} | fix: {fix}", file=sys.stderr)
+    return EXIT_BUG
 
 
 def entry(

@@ -2,24 +2,29 @@
 
 A consumer never sees a half-written output: local files are written beside the target and
 renamed into place; a GCS object upload is atomic by itself (the object appears when finalised).
-Outputs made of several objects commit by writing their manifest last (see OutputSet).
+A commit can be conditional on the version the writer saw (versions.py), so two writers of one
+key cannot both succeed. Outputs made of several objects commit by writing their manifest last
+(see OutputSet). Every failure a user or operator can cause (a missing object, a denied bucket,
+a full or read-only disk) becomes one StageError naming the location and the fix.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from pipeline_common import timing
+from pipeline_common import os_errors, timing, versions
 from pipeline_common.errors import StageError
 from pipeline_common.uris import Location, filesystem
+from pipeline_common.versions import ANY, Version
 
 log = logging.getLogger(__name__)
 CHUNK = 1 << 20
@@ -28,6 +33,10 @@ CHUNK = 1 << 20
 def _translate(exc: Exception, loc: Location, action: str) -> StageError:
     """Turn storage exceptions into errors that name the location and the fix."""
     text = str(exc) or type(exc).__name__
+    if isinstance(exc, StageError):
+        return exc
+    if loc.scheme == "file" and (translated := os_errors.translate(exc, loc.path)) is not None:
+        return translated
     if isinstance(exc, FileNotFoundError) or "No such object" in text or "Not Found" in text:
         said_bucket = "bucket" in text.lower() and "not exist" in text.lower()
         if loc.scheme == "gs" and (said_bucket or _bucket_missing(loc)):
@@ -92,6 +101,45 @@ def require_bucket(loc: Location) -> None:
         raise _no_bucket(loc)
 
 
+def require_writable(loc: Location) -> None:
+    """Fail before any work when an output cannot be written: a missing bucket, a local directory
+    that is read-only, not writable for this user or a file, or the stage's own result file
+    (return.json would replace it). Reads nothing, writes nothing."""
+    if loc.scheme != "file":
+        require_bucket(loc)
+        return
+    from pipeline_common.uris import same_file
+    from pipeline_common.xcom import result_path
+
+    result = Location("file", str(result_path()))
+    if same_file(loc, result) or (same_file(loc.parent, result.parent) and loc.name == result.name):
+        raise StageError(
+            f"{loc.uri} is the stage's result file (XCOM_DIR/return.json)", "write the output elsewhere"
+        )
+    require_local_writable(Path(loc.path))
+
+
+def require_local_writable(path: Path) -> None:
+    """Fail unless `path` can be created or replaced: the nearest existing directory on its way
+    must be a writable directory (examined, not written)."""
+    if path.is_dir():
+        raise _os_error(errno.EISDIR, path)
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise _os_error(errno.ENOTDIR, path)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        read_only = bool(os.statvfs(parent).f_flag & os.ST_RDONLY)
+        raise _os_error(errno.EROFS if read_only else errno.EACCES, path)
+
+
+def _os_error(code: int, path: Path) -> StageError:
+    translated = os_errors.translate(OSError(code, os.strerror(code)), path)
+    assert translated is not None  # every code used here is in os_errors' table
+    return translated
+
+
 def exists(loc: Location) -> bool:
     try:
         return bool(filesystem(loc.scheme).exists(loc.path))
@@ -148,59 +196,114 @@ def sha256_of(loc: Location) -> str:
     return digest.hexdigest()
 
 
-def remove(loc: Location) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        fs = filesystem(loc.scheme)
-        if fs.exists(loc.path):
-            fs.rm_file(loc.path)
+def version_of(loc: Location) -> Version | None:
+    """The version of the object now (GCS generation, local file identity); None if absent."""
+    try:
+        return versions.version_of(loc)
+    except Exception as exc:
+        raise _translate(exc, loc, "check") from exc
 
 
 class Written:
-    """What was committed: location, byte size and sha256."""
+    """What was committed: location, byte size, sha256, and the version stored (versions.py)."""
 
-    def __init__(self, loc: Location, nbytes: int, sha256: str) -> None:
+    def __init__(
+        self, loc: Location, nbytes: int, sha256: str, version: Version | None = None, created: float = 0.0
+    ) -> None:
         self.loc, self.bytes, self.sha256 = loc, nbytes, sha256
+        self.version, self.created = version, created
 
 
-def _commit(local: Path, loc: Location) -> Written:
-    nbytes, digest = local.stat().st_size, sha256_file(local)
+def _commit(local: Path, loc: Location, expect: Any = ANY, digest: str | None = None) -> Written:
+    nbytes, digest = local.stat().st_size, digest or sha256_file(local)
     try:
-        if loc.scheme == "file":
-            target = Path(loc.path)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(local, target)  # same directory, so the rename is atomic
-        else:
-            filesystem("gs").put_file(str(local), loc.path)
+        stored = versions.commit(local, loc, expect)
     except Exception as exc:
         raise _translate(exc, loc, "write") from exc
     log.info("wrote %s (%.1f MB)", loc.uri, nbytes / 1e6)
-    return Written(loc, nbytes, digest)
+    return Written(loc, nbytes, digest, stored.version, stored.created)
+
+
+def _temp_file(loc: Location) -> Path:
+    """An empty temp file beside a local target (atomic rename) or in TMPDIR for GCS."""
+    if loc.scheme == "file":
+        directory: Path | None = Path(loc.path).parent
+        where = loc.path
+    else:
+        directory, where = None, f"{tempfile.gettempdir()} (TMPDIR, the local copy of {loc.uri})"
+    try:
+        if directory is not None:
+            directory.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{loc.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise os_errors.translate(exc, where) or _translate(exc, loc, "write") from exc
+    os.close(fd)
+    return Path(tmp)
 
 
 @contextlib.contextmanager
-def atomic_output(loc: Location, result: list[Written] | None = None) -> Iterator[Path]:
+def _writing(loc: Location, tmp: Path) -> Iterator[None]:
+    """OS errors while the caller writes the temp file, as one line naming the output."""
+    try:
+        yield
+    except OSError as exc:
+        where = loc.path if loc.scheme == "file" else f"{tmp} (TMPDIR, the local copy of {loc.uri})"
+        translated = os_errors.translate(exc, where)
+        if translated is None:
+            raise
+        raise translated from exc
+
+
+@contextlib.contextmanager
+def atomic_output(loc: Location, result: list[Written] | None = None, *, expect: Any = ANY) -> Iterator[Path]:
     """Yield a local temp path to write; on success move it to `loc`, on failure leave nothing.
 
-    The temp file sits beside a local target (atomic rename) or in TMPDIR for GCS.
+    `expect`: the version `loc` must still have when the file is committed (None: it must not
+    exist; ANY, the default: no condition), else versions.Conflict and nothing is written.
     """
-    if loc.scheme == "file":
-        directory = Path(loc.path).parent
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise _translate(exc, loc, "write") from exc
-    else:
-        directory = None
-    fd, tmp = tempfile.mkstemp(prefix=f".{loc.name}.", suffix=".tmp", dir=directory)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = _temp_file(loc)
     try:
-        yield tmp_path
-        written = _commit(tmp_path, loc)
+        with _writing(loc, tmp_path):
+            yield tmp_path
+        written = _commit(tmp_path, loc, expect)
         if result is not None:
             result.append(written)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def content_addressed_output(
+    prefix: Location, stem: str, suffix: str, result: list[Written]
+) -> Iterator[Path]:
+    """Like atomic_output, but the object is named `<stem>-<sha256[:12]><suffix>` under `prefix`
+    once its bytes are known: a new version never replaces the object an earlier manifest
+    names, and the same bytes always get the same name (a retry writes the same keys)."""
+    plain = prefix.join(f"{stem}{suffix}")  # the temp file goes beside it, in the final directory
+    tmp_path = _temp_file(plain)
+    try:
+        with _writing(plain, tmp_path):
+            yield tmp_path
+        digest = sha256_file(tmp_path)
+        result.append(_commit(tmp_path, prefix.join(f"{stem}-{digest[:12]}{suffix}"), digest=digest))
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def remove_if_unchanged(loc: Location, version: Version) -> bool:
+    """Remove `loc` only if it still holds `version`: never someone else's newer object."""
+    try:
+        return versions.remove_if(loc, version)
+    except Exception as exc:
+        raise _translate(exc, loc, "remove") from exc
+
+
+def listing(prefix: Location) -> list[versions.Stored]:
+    """The objects directly under `prefix`, with their versions and creation times."""
+    try:
+        return versions.listing(prefix)
+    except Exception as exc:
+        raise _translate(exc, prefix, "list") from exc
 
 
 def write_json(loc: Location, obj: Any) -> Written:
@@ -212,15 +315,25 @@ def write_json(loc: Location, obj: Any) -> Written:
 
 class OutputSet:
     """Several objects that form one output. If anything fails before `commit`, the objects
-    written so far in this attempt are removed, so no partial output stays behind."""
+    written so far in this attempt are removed, so no partial output stays behind.
 
-    def __init__(self) -> None:
+    Only the versions this attempt wrote are removed (a concurrent writer's newer object of the
+    same name stays), and never an object `keep()` names: what the committed output refers to
+    at that moment (content-addressed objects are shared by every writer of the same bytes)."""
+
+    def __init__(self, keep: Callable[[], set[Location]] | None = None) -> None:
         self.written: list[Written] = []
         self._committed = False
+        self._keep = keep
 
     @contextlib.contextmanager
-    def output(self, loc: Location) -> Iterator[Path]:
-        with atomic_output(loc, self.written) as tmp:
+    def output(self, loc: Location, *, expect: Any = ANY) -> Iterator[Path]:
+        with atomic_output(loc, self.written, expect=expect) as tmp:
+            yield tmp
+
+    @contextlib.contextmanager
+    def content_addressed(self, prefix: Location, stem: str, suffix: str) -> Iterator[Path]:
+        with content_addressed_output(prefix, stem, suffix, self.written) as tmp:
             yield tmp
 
     def commit(self) -> None:
@@ -230,10 +343,18 @@ class OutputSet:
         return self
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if exc_type is not None and not self._committed:
-            for item in reversed(self.written):
-                try:
-                    remove(item.loc)
+        if exc_type is None or self._committed or not self.written:
+            return
+        try:
+            keep = self._keep() if self._keep else set()
+        except Exception as problem:  # cannot tell what is shared: keep everything, say so
+            log.warning("partial outputs kept: cannot read what the committed output names (%s)", problem)
+            return
+        for item in reversed(self.written):
+            if item.loc in keep or item.version is None:
+                continue
+            try:
+                if remove_if_unchanged(item.loc, item.version):
                     log.warning("removed partial output %s", item.loc.uri)
-                except Exception:
-                    log.exception("could not remove partial output %s", item.loc.uri)
+            except Exception as problem:
+                log.warning("could not remove partial output %s (%s)", item.loc.uri, problem)

@@ -78,8 +78,26 @@ def parse_location(uri: str, *, what: str = "URI") -> Location:
             raise StageError(
                 f"{what} {uri!r} names no object", "give a full object path: gs://BUCKET/dir/file"
             )
+        if any(part in (".", "..") for part in key.split("/")):
+            # GCS stores 'a/../b' literally while tools that normalise paths read 'b': one URI
+            # would name two objects, so a stage could not tell an input from its output.
+            raise StageError(f"{what} {uri!r} has a '.' or '..' segment", "give the object path without them")
         return Location("gs", f"{bucket}/{key}")
     raise StageError(f"{what} {uri!r} has unsupported scheme {scheme!r}", URI_HELP)
+
+
+def same_file(a: Location, b: Location) -> bool:
+    """True when two locations are one object: equal after parsing (which resolves symlinks and
+    normalises gs:// URIs), or two local paths of one file or directory by device and inode
+    (a hard link, a bind mount). False when either does not exist."""
+    if a == b:
+        return True
+    if a.scheme != "file" or b.scheme != "file":
+        return False
+    try:
+        return os.path.samefile(a.path, b.path)
+    except OSError:
+        return False
 
 
 def emulator_host() -> str | None:

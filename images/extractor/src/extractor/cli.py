@@ -16,8 +16,8 @@ from typing import Any
 from pipeline_common import cli
 from pipeline_common.dataset_spec import DEFAULT_DATASET, DatasetSpec
 from pipeline_common.errors import StageArgumentParser, StageError
-from pipeline_common.storage import exists, require_bucket, sha256_of, size
-from pipeline_common.uris import Location, parse_location
+from pipeline_common.storage import require_writable, sha256_of, size, version_of
+from pipeline_common.uris import Location, parse_location, same_file
 
 from extractor import __version__
 from extractor.bigquery_uri import is_bigquery, parse_table
@@ -85,13 +85,19 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         )
     table = parse_table(source) if source and is_bigquery(source) else None
     file_source = None if args.query is not None or table else parse_location(source, what="--source")
-    require_bucket(output)  # before any reading: a typo in the bucket must not cost a full extract
+    # Before any reading: a typo in the bucket or a read-only directory must not cost a full extract.
+    require_writable(output)
+    if file_source is not None and same_file(file_source, output):
+        raise StageError(f"--output {output.uri} is the source itself", "write the extract to another object")
+    # The version found now is the commit's precondition: if another run replaces the output
+    # while this one reads, this one's commit is refused instead of silently overwriting it.
+    before = version_of(output)
     if args.query is not None:
         described = f"query: {' '.join(args.query.split())[:1000]}"
-        return _extract_bigquery(spec, None, args.query, args.project, output, described)
+        return _extract_bigquery(spec, None, args.query, args.project, output, described, before)
     if table:
-        return _extract_bigquery(spec, table, None, args.project, output, source.strip())
-    return _extract_file(spec, file_source, output, force=args.force)
+        return _extract_bigquery(spec, table, None, args.project, output, source.strip(), before)
+    return _extract_file(spec, file_source, output, before, force=args.force)
 
 
 def _stamp(spec: DatasetSpec, source: str, input_sha256: str | None) -> dict[str, Any]:
@@ -113,15 +119,15 @@ def _stamp(spec: DatasetSpec, source: str, input_sha256: str | None) -> dict[str
     }
 
 
-def _extract_file(spec: DatasetSpec, src: Location, output: Location, *, force: bool) -> dict[str, Any]:
+def _extract_file(
+    spec: DatasetSpec, src: Location, output: Location, before: Any, *, force: bool
+) -> dict[str, Any]:
     from extractor.conform import target_schema
     from extractor.file_source import detect_format, read_batches
     from extractor.parquet_output import read_existing, write_parquet
 
-    if src == output or _same_file(src, output):
-        raise StageError(f"--output {output.uri} is the source itself", "write the extract to another object")
     fmt = detect_format(src)
-    earlier = not force and exists(output)
+    earlier = not force and before is not None
     why = f"to compare with the extract at {output.uri}" if earlier else "for the extract's provenance stamp"
     log.info("source %s: %s, %.1f MB; hashing it %s", src.uri, fmt, size(src) / 1e6, why)
     stamp = _stamp(spec, src.uri, sha256_of(src))
@@ -145,20 +151,10 @@ def _extract_file(spec: DatasetSpec, src: Location, output: Location, *, force: 
             )
         log.info("%s exists but from another input, spec or extractor code; replacing it", output.uri)
     schema = target_schema(spec)
-    written, rows = write_parquet(output, read_batches(src, fmt, spec), schema, stamp, src.uri)
+    written, rows = write_parquet(output, read_batches(src, fmt, spec), schema, stamp, src.uri, before)
     return _result(
         spec, src.uri, output, rows, schema.names, written.bytes, written.sha256, "file", cached=False
     )
-
-
-def _same_file(a: Location, b: Location) -> bool:
-    """Two local paths that name one file (a symlink, a hard link or a bind mount of it)."""
-    if a.scheme != "file" or b.scheme != "file":
-        return False
-    try:
-        return os.path.samefile(a.path, b.path)
-    except OSError:  # the output does not exist yet
-        return False
 
 
 def _extract_bigquery(
@@ -168,6 +164,7 @@ def _extract_bigquery(
     project: str | None,
     output: Location,
     source: str,
+    before: Any,
 ) -> dict[str, Any]:
     """BigQuery is not cached: a query's content hash is unknown until it has been read."""
     from extractor.bigquery_source import read_bigquery
@@ -180,7 +177,7 @@ def _extract_bigquery(
     spec.check_schema(arrow.schema, source)
     batches = (conform_batch(b, spec, source) for b in arrow.to_batches(max_chunksize=ROW_GROUP_ROWS))
     schema = target_schema(spec)
-    written, rows = write_parquet(output, batches, schema, _stamp(spec, source, None), source)
+    written, rows = write_parquet(output, batches, schema, _stamp(spec, source, None), source, before)
     return _result(
         spec, source, output, rows, schema.names, written.bytes, written.sha256, read_api, cached=False
     )

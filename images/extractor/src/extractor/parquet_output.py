@@ -18,6 +18,7 @@ from pipeline_common.errors import StageError
 from pipeline_common.fingerprint import EXTRACT_STAMP_KEY
 from pipeline_common.storage import Written, atomic_output, open_read
 from pipeline_common.uris import Location
+from pipeline_common.versions import ANY
 
 log = logging.getLogger(__name__)
 
@@ -36,15 +37,21 @@ class ExistingOutput:
 
 
 def write_parquet(
-    loc: Location, tables: Iterable[pa.Table], schema: pa.Schema, stamp: dict[str, Any], source: str
+    loc: Location,
+    tables: Iterable[pa.Table],
+    schema: pa.Schema,
+    stamp: dict[str, Any],
+    source: str,
+    expect: Any = ANY,
 ) -> tuple[Written, int]:
     """Stream `tables` into `loc`; returns what was written and the row count.
 
-    An input without rows is refused before anything is committed."""
+    An input without rows is refused before anything is committed; the commit happens only if
+    `loc` still has the version `expect` (storage.atomic_output)."""
     schema = schema.with_metadata({STAMP_KEY: json.dumps(stamp, sort_keys=True).encode()})
     box: list[Written] = []
     rows = 0
-    with atomic_output(loc, box) as tmp:
+    with atomic_output(loc, box, expect=expect) as tmp:
         with pq.ParquetWriter(tmp, schema, compression=COMPRESSION) as writer:
             # Batches come in whatever size the reader chose; row groups are cut at exactly
             # ROW_GROUP_ROWS (the last one holds the rest).

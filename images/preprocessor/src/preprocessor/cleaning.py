@@ -6,9 +6,11 @@ behaviour, done right).
    dropped. The rows kept come out in an order given by their values, not by the source's order.
 2. The `drop` columns go; strings are stripped (' State-gov' -> 'State-gov'); a missing value of a
    `missing: category` column becomes the spec's unknown category; `aliases` are applied.
-3. Every value is checked against its column's range or vocabulary: more invalid rows than the
-   spec's `max_invalid_rows` is an error that names the column, the count and examples; up to that
-   many are dropped with a warning.
+3. Every value is checked against its column's range or vocabulary (an infinite number is invalid
+   in any numeric column): more invalid rows than the spec's `max_invalid_rows` is an error that
+   names the column, the count and examples; up to that many are dropped with a warning.
+4. Each row keeps its identity (a hash of its raw values, dropped columns included), written
+   beside the features so the trainer can prove that no row is in both splits.
 
 pandas 3 stores text as the `str` dtype, not `object`, so string columns are found with
 `is_string_dtype`, never by comparing to `object`.
@@ -101,8 +103,9 @@ def _invalid(values: pd.Series, column: Column, unknown: str) -> Invalid | None:
     if column.categories is not None:
         allowed = set(column.categories) | ({unknown} if column.missing == "category" else set())
         bad = ~values.isin(allowed)
-    elif column.kind != "string" and (column.low is not None or column.high is not None):
-        bad = pd.Series(False, index=values.index)
+    elif column.kind != "string":
+        # An infinite number is no measurement, whatever the range says (an open range lets it in).
+        bad = pd.Series(np.isinf(values.to_numpy(dtype="float64")), index=values.index)
         if column.low is not None:
             bad |= values < column.low
         if column.high is not None:
@@ -124,15 +127,16 @@ def _contract_fix(spec: DatasetSpec, invalid: list[Invalid]) -> str:
     )
 
 
-def check_contract(df: pd.DataFrame, spec: DatasetSpec, source: str) -> pd.DataFrame:
-    """Values outside their column's range or vocabulary: an error, or dropped within tolerance."""
+def contract_keep(df: pd.DataFrame, spec: DatasetSpec, source: str) -> np.ndarray | None:
+    """Positions of the rows to keep after the range and vocabulary checks (None: all of them);
+    a StageError when more rows break them than the spec's max_invalid_rows allows."""
     invalid = [
         found
         for name in df.columns
         if (found := _invalid(df[name], spec.columns[name], spec.unknown_category))
     ]
     if not invalid:
-        return df
+        return None
     bad_rows = np.unique(np.concatenate([i.rows for i in invalid]))
     detail = "; ".join(i.describe() for i in invalid)
     if len(bad_rows) > spec.max_invalid_rows:
@@ -147,15 +151,35 @@ def check_contract(df: pd.DataFrame, spec: DatasetSpec, source: str) -> pd.DataF
         spec.max_invalid_rows,
         detail,
     )
-    keep = np.setdiff1d(np.arange(len(df)), bad_rows)
-    return df.take(keep).reset_index(drop=True)
+    return np.setdiff1d(np.arange(len(df)), bad_rows)
+
+
+def check_contract(df: pd.DataFrame, spec: DatasetSpec, source: str) -> pd.DataFrame:
+    """Values outside their column's range or vocabulary: an error, or dropped within tolerance."""
+    keep = contract_keep(df, spec, source)
+    return df if keep is None else df.take(keep).reset_index(drop=True)
+
+
+def row_ids(df: pd.DataFrame) -> np.ndarray:
+    """A uint64 hash of every raw row (all columns, the ones dropped later included): the row's
+    identity, which the trainer uses to prove that no row is in both splits (two people may share
+    every feature once the columns that tell them apart are dropped)."""
+    return pd.util.hash_pandas_object(df, index=False).to_numpy()
 
 
 def clean(df: pd.DataFrame, spec: DatasetSpec, target: Target, source: str) -> pd.DataFrame:
     """Raw frame -> cleaned frame, in an order independent of the input's row order.
 
     Consumes `df` (its columns are moved out one by one) to keep peak memory near one frame."""
+    return clean_with_ids(df, spec, target, source)[0]
+
+
+def clean_with_ids(
+    df: pd.DataFrame, spec: DatasetSpec, target: Target, source: str
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """clean(), and the row_ids of the rows kept, in the cleaned frame's order."""
     check_no_empty_column(df, source)
+    ids = row_ids(df)
     required = [c for c in df.columns if spec.columns[c].missing == "drop" or c == target.column]
     rows = distinct_rows(df, required)
     if len(rows) == 0:
@@ -164,6 +188,7 @@ def clean(df: pd.DataFrame, spec: DatasetSpec, target: Target, source: str) -> p
             "re-extract the table, or mark optional columns `missing: category` in the dataset spec",
         )
     raw_rows = len(df)
+    ids = ids[rows]
     df = _take_consuming(df, rows, skip=list(spec.drop))
     for column in string_columns(df):
         df[column] = df[column].str.strip()
@@ -179,6 +204,7 @@ def clean(df: pd.DataFrame, spec: DatasetSpec, target: Target, source: str) -> p
             df[column] = df[column].mask(missing, spec.unknown_category)
     if gone.any():
         df = df.loc[~gone].reset_index(drop=True)
+        ids = ids[~gone]
     log.info(
         "kept %d of %d rows (dropped: duplicates and rows missing a required value or the target)",
         len(df),
@@ -190,4 +216,7 @@ def clean(df: pd.DataFrame, spec: DatasetSpec, target: Target, source: str) -> p
         aliases = spec.columns[column].aliases
         if aliases:
             df[column] = df[column].replace(aliases)
-    return check_contract(df, spec, source)
+    keep = contract_keep(df, spec, source)
+    if keep is None:
+        return df, ids
+    return df.take(keep).reset_index(drop=True), ids[keep]

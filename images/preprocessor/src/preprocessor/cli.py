@@ -14,11 +14,14 @@ from typing import TYPE_CHECKING, Any
 from pipeline_common import cli
 from pipeline_common.dataset_spec import DEFAULT_DATASET
 from pipeline_common.errors import StageArgumentParser, StageError
-from pipeline_common.storage import require_bucket
-from pipeline_common.uris import Location, parse_location
+from pipeline_common.storage import require_writable
+from pipeline_common.uris import Location, parse_location, same_file
 
 from preprocessor import __version__
 from preprocessor.outputs import Layout
+
+# Each split row's identity (a hash of its raw row): the trainer checks that no id is in both.
+ROW_ID = "row_id"
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -62,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--output-prefix",
         required=True,
         metavar="URI",
-        help="where train.parquet, test.parquet and features.json (the manifest, written last) go",
+        help="where train-<sha12>.parquet, test-<sha12>.parquet and features.json (the manifest, "
+        "swapped last) go; the prefix belongs to this stage",
     )
     parser.add_argument(
         "--dataset",
@@ -110,17 +114,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     source = parse_location(args.input, what="--input")
     prefix = parse_location(_without_trailing_slash(args.output_prefix), what="--output-prefix")
     layout = Layout(prefix)
-    if source in (layout.train, layout.test, layout.manifest):
-        raise StageError(
-            f"--input {source.uri} is inside the output set",
-            "write the features under another --output-prefix",
-        )
-    require_bucket(prefix)
+    _refuse_input_in_output_set(source, layout)
+    require_writable(layout.manifest)
 
     from pipeline_common.fingerprint import cache_key, code_fingerprint
 
     from preprocessor import outputs, raw_input
 
+    found = outputs.earlier(layout)  # before the input is read: the commit's precondition
     input_sha256, data = raw_input.input_sha256(source)
     params = {"dataset": spec.name, "target": target.name, "seed": args.seed, "test_size": args.test_size}
     key = cache_key(
@@ -131,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         **params,
     )
     if not args.force:
-        manifest = outputs.cached_manifest(layout, key)
+        manifest = outputs.cached_manifest(layout, found, key)
         if manifest is not None:
             log.info(
                 "cache hit: %s holds this input's features (same content, parameters, spec and code); "
@@ -141,22 +142,43 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             return _result(layout, manifest, cached=True)
     train, test, facts = _build(source, data, spec, target, args)
     manifest = {**facts, **params, "input_sha256": input_sha256, "cache_key": key, "version": __version__}
-    return _result(layout, outputs.write(layout, train, test, manifest), cached=False)
+    return _result(layout, outputs.write(layout, found, train, test, manifest), cached=False)
+
+
+def _refuse_input_in_output_set(source: Location, layout: Layout) -> None:
+    """The input must not be an object this stage writes or removes under its prefix, by any
+    path: the same name, a symlink (parse_location resolves those) or a bind mount of the
+    prefix's directory (compared by device and inode)."""
+    aliased = source.parent != layout.prefix and same_file(source.parent, layout.prefix)
+    if layout.owns(source) or (aliased and layout.owns(layout.prefix.join(source.name))):
+        raise StageError(
+            f"--input {source.uri} is part of the output set under {layout.prefix.uri} "
+            "(the stage replaces and removes those objects)",
+            "write the features under another --output-prefix",
+        )
 
 
 def _build(
     source: Location, data: bytes, spec: DatasetSpec, target: Target, args: argparse.Namespace
 ) -> tuple[pa.Table, pa.Table, dict[str, Any]]:
     """Clean, build the features and split: (train, test, the manifest's facts about them)."""
+    import pyarrow as pa
+
     from preprocessor import cleaning, features, raw_input
     from preprocessor.split import stratified_split
 
     origin = raw_input.extract_source(data)
     # No local name holds the raw frame, so clean() can free its columns as it goes.
-    frame = cleaning.clean(raw_input.read_frame(source, data, spec), spec, target, source.uri)
+    frame, ids = cleaning.clean_with_ids(raw_input.read_frame(source, data, spec), spec, target, source.uri)
     del data
     table, names = features.build(frame, spec, target)
     del frame
+    if ROW_ID in names:
+        raise StageError(
+            f"a feature is named {ROW_ID!r}, the column that holds each row's identity",
+            f"rename that feature step's output ({spec.origin})",
+        )
+    table = table.append_column(ROW_ID, pa.array(ids, pa.uint64()))
     y = table.column(target.name).to_numpy()
     train_idx, test_idx = stratified_split(y, args.test_size, args.seed)
     positive_rate = round(float(y.mean()), 6)
@@ -176,6 +198,7 @@ def _build(
         test,
         {
             "features": names,
+            "row_id": ROW_ID,
             "target_labels": list(target.labels),
             "slice_by": list(spec.slice_by),
             "input_uri": source.uri,

@@ -3,6 +3,7 @@ better one, `ledger` shows the alias history and `rollback` moves the alias back
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -198,8 +199,12 @@ def _main(args: Any) -> dict[str, Any]:
 
 
 def console(argv: Sequence[str] | None = None) -> int:
-    # matplotlib writes a cache; a read-only root fs has no writable HOME.
-    os.environ.setdefault("MPLCONFIGDIR", tempfile.mkdtemp(prefix="mpl-"))
+    # matplotlib writes a cache; a read-only root fs has no writable HOME. A TMPDIR that cannot
+    # take it (full, read-only) is reported by the stage itself, as one line, where it first
+    # writes there (pipeline_common.os_errors), not here as a traceback.
+    if "MPLCONFIGDIR" not in os.environ:
+        with contextlib.suppress(OSError):
+            os.environ["MPLCONFIGDIR"] = tempfile.mkdtemp(prefix="mpl-")
     # MLflow announces "Waiting up to 300 seconds for model version to finish creation" on every
     # registration (it takes well under a second); promote logs the registration itself.
     logging.getLogger("mlflow.store.model_registry.abstract_store").setLevel(logging.WARNING)

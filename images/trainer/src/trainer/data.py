@@ -1,4 +1,10 @@
-"""The preprocessor's split: the features.json manifest and the train/test Parquet it names."""
+"""The preprocessor's split: the features.json manifest and the train/test Parquet it names.
+
+A manifest is only trusted after checks that cost milliseconds and run before any MLflow run or
+experiment exists: the target is no feature (by name, nor a feature equal to it on every train
+row), the test split is not the train split (same object, same bytes), and no row (features and
+target) is in both splits.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ from pipeline_common.storage import open_read, read_json, sha256_of
 from pipeline_common.uris import parse_location
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 REQUIRED = ("target", "features", "train_uri", "test_uri", "train_sha256", "test_sha256")
@@ -39,6 +46,7 @@ def load_manifest(features_uri: str) -> Manifest:
     features = data["features"]
     if not isinstance(features, list) or not features or not all(isinstance(f, str) for f in features):
         raise StageError(f"{loc.uri}: 'features' must be a non-empty list of column names", FIX_MANIFEST)
+    _check_trustworthy(loc.uri, data)
     return Manifest(
         uri=loc.uri,
         target=str(data["target"]),
@@ -49,6 +57,93 @@ def load_manifest(features_uri: str) -> Manifest:
         test_sha256=str(data["test_sha256"]),
         raw=data,
     )
+
+
+def _check_trustworthy(uri: str, data: dict[str, Any]) -> None:
+    """What a manifest says that would make every score a lie (a leak or no holdout at all)."""
+    features, target = data["features"], str(data["target"])
+    if target in features:
+        raise StageError(
+            f"{uri} lists the target {target!r} among its features: every score would be a leak",
+            "re-run the preprocessor (it never makes the target a feature), or remove it from 'features'",
+        )
+    twice = sorted({f for f in features if features.count(f) > 1})
+    if twice:
+        raise StageError(f"{uri} lists feature(s) {twice} more than once", FIX_MANIFEST)
+    same_uri = parse_location(str(data["train_uri"]), what="train_uri") == parse_location(
+        str(data["test_uri"]), what="test_uri"
+    )
+    if same_uri or data["train_sha256"] == data["test_sha256"]:
+        how = "the same object" if same_uri else "the same sha256"
+        raise StageError(
+            f"{uri} names {how} as train and test split: the holdout scores would be training scores",
+            "re-run the preprocessor, which writes two disjoint splits",
+        )
+
+
+def require_trustworthy_splits(manifest: Manifest, train: tuple[Any, Any], test: tuple[Any, Any]) -> None:
+    """Refuse splits that share rows, or a feature that is the target under another name."""
+    import numpy as np
+    import pandas as pd
+
+    (X_train, y_train), (X_test, y_test) = train, test
+    y = y_train.to_numpy()
+    values = X_train.to_numpy()
+    leaks = [
+        name
+        for i, name in enumerate(X_train.columns)
+        if (values[:, i] == y).all() or (values[:, i] == 1 - y).all()
+    ]
+    if leaks:
+        raise StageError(
+            f"feature(s) {leaks[:5]} of {manifest.uri} equal the target {manifest.target!r} "
+            "(or its complement) on every train row: a leak, not a feature",
+            "remove them from the features (the preprocessor drops the target's own column)",
+        )
+
+    ids = _row_ids(manifest)
+    if ids is not None:
+        in_test = int(np.isin(ids["test"], ids["train"]).sum())
+        if in_test:
+            raise StageError(
+                f"{in_test} of the {len(X_test)} test rows of {manifest.uri} are also train rows "
+                f"(same {manifest.raw['row_id']}): the holdout would score memorised rows",
+                "re-run the preprocessor, which splits distinct rows",
+            )
+        return
+
+    # A manifest without row ids (not the preprocessor's): rows are told apart by their values
+    # only, and distinct people may share every feature (22% of the census test rows do once
+    # the sampling weight is dropped), so only a test split made entirely of train rows is refused.
+    def row_hashes(X: pd.DataFrame, y: pd.Series) -> np.ndarray:
+        return pd.util.hash_pandas_object(X.assign(**{manifest.target: y}), index=False).to_numpy()
+
+    in_test = int(np.isin(row_hashes(X_test, y_test), row_hashes(X_train, y_train)).sum())
+    if in_test == len(X_test):
+        raise StageError(
+            f"every one of the {len(X_test)} test rows of {manifest.uri} is also a train row "
+            "(same features and target): the holdout would score memorised rows",
+            "re-run the preprocessor, which writes two disjoint splits",
+        )
+
+
+def _row_ids(manifest: Manifest) -> dict[str, np.ndarray] | None:
+    """Each split's row ids (the preprocessor's `row_id` column), None if the manifest has none."""
+    import pyarrow.parquet as pq
+
+    column = manifest.raw.get("row_id")
+    if not isinstance(column, str):
+        return None
+    ids = {}
+    for which, uri in (("train", manifest.train_uri), ("test", manifest.test_uri)):
+        loc = parse_location(uri, what=f"{which}_uri")
+        with open_read(loc) as fh:
+            parquet = pq.ParquetFile(fh)
+            if column not in parquet.schema_arrow.names:
+                raise StageError(f"{loc.uri} lacks the row id column {column!r} named in {manifest.uri}",
+                                 "re-run the preprocessor")  # fmt: skip
+            ids[which] = parquet.read(columns=[column]).column(0).to_numpy()
+    return ids
 
 
 def read_split(manifest: Manifest, which: str) -> tuple[pd.DataFrame, pd.Series]:

@@ -1,18 +1,27 @@
 """Hyper-parameter grids: read from the model catalogue (models/NAME.yaml `grids`) or a user file,
-and validated before any fit."""
+and validated before any fit or run: names, then the number of candidates (counted, never
+listed) against a cap, then every distinct value against the estimator's own rules
+(grid_values.py), then each combination against the model's cross-parameter rules."""
 
 from __future__ import annotations
 
 import itertools
+import logging
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pipeline_common.errors import StageError
 
-from trainer import models
+from trainer import grid_values, models
 
+log = logging.getLogger(__name__)
+# Candidates a grid may have: the largest shipped grid has 108 (lgbm full); 1,000 candidates x 5
+# folds is already hours on two CPUs. TRAINER_MAX_CANDIDATES raises or lowers it.
+MAX_CANDIDATES_ENV = "TRAINER_MAX_CANDIDATES"
+DEFAULT_MAX_CANDIDATES = 1000
 FIX_FILE = "see models/README.md for the format (a grid file maps MODEL -> {param: [values, ...]})"
 
 
@@ -32,6 +41,11 @@ class Grid:
                 dict(zip(keys, values, strict=True)) for values in itertools.product(*(sub[k] for k in keys))
             )
         return out
+
+    def first_candidate(self) -> dict[str, Any]:
+        """The first combination, as GridSearchCV lists them (sorted names), without the others."""
+        sub = self.subgrids[0]
+        return {k: sub[k][0] for k in sorted(sub)}
 
     @property
     def n_candidates(self) -> int:
@@ -80,8 +94,35 @@ def _subgrids(raw: Any, source: str) -> list[dict[str, list[Any]]]:
     return out
 
 
+def max_candidates() -> int:
+    raw = os.environ.get(MAX_CANDIDATES_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_CANDIDATES
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise StageError(
+            f"{MAX_CANDIDATES_ENV}={raw!r} is not a positive whole number",
+            f"set it to e.g. {DEFAULT_MAX_CANDIDATES}, or unset it",
+        )
+    return value
+
+
+def _check_size(grid: Grid, source: str) -> None:
+    cap = max_candidates()
+    if grid.n_candidates > cap:
+        raise StageError(
+            f"{source} has {grid.n_candidates:,} candidates, more than the cap of {cap:,}",
+            f"use fewer values, split the grid into sub-grids, --search halving, or raise "
+            f"{MAX_CANDIDATES_ENV} if the search is meant to take that long",
+        )
+
+
 def validate(name: str, model: str, raw: Any) -> Grid:
-    """Check names against the estimator and each combination against the model's rules."""
+    """Check names against the estimator, the size against the cap, each distinct value against
+    the estimator's constraints, then each combination against the model's rules."""
     spec = models.get(model)
     source = f"grid {name!r} of model {model!r}"
     subgrids = _subgrids(raw, source)
@@ -99,6 +140,9 @@ def validate(name: str, model: str, raw: Any) -> Grid:
                 f"use parameters of {spec.description}: {known}",
             )
     grid = Grid(name=name, model=model, subgrids=tuple(subgrids))
+    _check_size(grid, source)  # before anything walks the combinations
+    seconds = grid_values.check(spec, grid.subgrids, source)
+    log.debug("grid %s: values checked in %.3f s", name, seconds)
     for combo in grid.combinations():
         problem = spec.check(combo)
         if problem:

@@ -28,7 +28,7 @@ from pipeline_common.lineage import lineage
 from pipeline_common.resources import available_cpus
 
 from trainer import __version__ as trainer_version
-from trainer import card, data, fit_costs, grids, metrics, models, page, plots, search, tracking
+from trainer import card, data, fit_costs, grids, metrics, models, page, plots, search, tracking, trust_probe
 
 log = logging.getLogger(__name__)
 SEED = 55
@@ -153,26 +153,26 @@ def _reuse(client: Any, experiment_id: str, key: str, model: str) -> dict[str, A
 
 
 def run(opts: TrainOptions) -> dict[str, Any]:
+    """Train, with every MLflow call bounded by TRAINER_MLFLOW_TIMEOUT (tracking.bounded)."""
+    with tracking.bounded("train"):
+        return _run(opts)
+
+
+def _run(opts: TrainOptions) -> dict[str, Any]:
     started = time.monotonic()
     spec = models.get(opts.model)
     if opts.search not in search.SEARCHES:
         raise StageError(f"unknown --search {opts.search!r}", f"use one of {list(search.SEARCHES)}")
     if opts.cv < 2:
         raise StageError(f"--cv {opts.cv} is too small", "use at least 2 folds (5 is the default)")
+    tracking.tracking_uri()  # its form now; whether it answers once the input is known to be good
     # The manifest first: it is the cheapest check of the likeliest bad input (--features-uri),
     # and the grid check imports scikit-learn and LightGBM.
     manifest = data.load_manifest(opts.features_uri)
     grid = grids.load(opts.grid, opts.model)
     n_jobs = _budget(opts.n_jobs)
-
-    client = tracking.connect()
-    experiment_id = tracking.ensure_experiment(client, opts.experiment)
-    key = task_key()
-    if key:
-        reused = _reuse(client, experiment_id, key, opts.model)
-        if reused is not None:
-            return reused
-
+    # Everything that can refuse the input runs before MLflow is touched: a refused fit leaves
+    # no experiment and no run behind.
     X_train, y_train = data.read_split(manifest, "train")
     X_test, y_test = data.read_split(manifest, "test")
     data.require_two_classes(y_train, "train")
@@ -183,6 +183,16 @@ def run(opts: TrainOptions) -> dict[str, Any]:
             f"fewer than --cv {opts.cv} folds",
             "use more data or fewer folds",
         )
+    data.require_trustworthy_splits(manifest, (X_train, y_train), (X_test, y_test))
+    trust_probe.require_loadable(spec, grid, X_train, y_train, SEED)
+
+    client = tracking.connect()
+    experiment_id = tracking.ensure_experiment(client, opts.experiment)
+    key = task_key()
+    if key:
+        reused = _reuse(client, experiment_id, key, opts.model)
+        if reused is not None:
+            return reused
 
     import mlflow
 

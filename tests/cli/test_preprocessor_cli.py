@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -50,11 +49,12 @@ MANIFEST_KEYS = {
     "slice_by",
     "cache_key",
     "features",
-    "row_id",
     "train_uri",
     "test_uri",
+    "row_ids_uri",
     "train_sha256",
     "test_sha256",
+    "row_ids_sha256",
     "input_uri",
     "input_sha256",
     "seed",
@@ -127,8 +127,14 @@ def test_result_manifest_and_split(features_census: dict[str, Any], raw_census: 
     train, test = pq.read_table(local(result["train_uri"])), pq.read_table(local(result["test_uri"]))
     assert sha256(local(result["train_uri"])) == result["train_sha256"] == manifest["train_sha256"]
     assert sha256(local(result["test_uri"])) == result["test_sha256"] == manifest["test_sha256"]
-    assert train.schema == test.schema
-    assert train.column_names == [*manifest["features"], "never_married", manifest["row_id"]]
+    assert train.schema == test.schema and train.column_names == [*manifest["features"], "never_married"]
+    # Each row's identity sits beside the splits, train rows then test rows, every id distinct.
+    assert sha256(local(manifest["row_ids_uri"])) == manifest["row_ids_sha256"]
+    ids = pq.read_table(local(manifest["row_ids_uri"]))
+    assert ids.column_names == ["row_id", "split"] and ids.column("row_id").type == pa.uint64()
+    split = ids.column("split").to_numpy()
+    assert (split == 0).sum() == train.num_rows and (split == 1).sum() == test.num_rows
+    assert len(set(ids.column("row_id").to_pylist())) == ids.num_rows
     y_train, y_test = train.column("never_married").to_numpy(), test.column("never_married").to_numpy()
     rate = (y_train.sum() + y_test.sum()) / CLEAN_ROWS
     assert result["positive_rate"] == pytest.approx(rate, abs=1e-6)
@@ -142,15 +148,9 @@ def test_the_census_spec_reproduces_the_earlier_outputs_bit_for_bit(
     run = preprocess(raw_census["raw_uri"], tmp_path / "features", xcom_dir, "--target", target)
     assert run.rc == 0, run.stderr
     n_features, train_sha256, test_sha256 = PINNED[target]
-    assert run.xcom["n_features"] == n_features
-    # The splits now also carry each row's id (the trainer proves the splits disjoint with it):
-    # without that column, written as the preprocessor writes, they are the pinned bytes.
-    for which, pinned in (("train", train_sha256), ("test", test_sha256)):
-        table = pq.read_table(local(run.xcom[f"{which}_uri"]))
-        assert table.column_names[-1] == "row_id" and table.column("row_id").type == pa.uint64()
-        buffer = io.BytesIO()
-        pq.write_table(table.drop_columns(["row_id"]), buffer, compression="zstd")
-        assert hashlib.sha256(buffer.getvalue()).hexdigest() == pinned, which
+    assert (run.xcom["n_features"], run.xcom["train_sha256"], run.xcom["test_sha256"]) == PINNED[target]
+    assert sha256(local(run.xcom["train_uri"])) == train_sha256
+    assert sha256(local(run.xcom["test_uri"])) == test_sha256
     features = json.loads(local(run.xcom["features_uri"]).read_text())["features"]
     if target == "never_married":
         assert features[:5] == PINNED_FEATURES_HEAD and features[-8:] == PINNED_FEATURES_TAIL
@@ -190,7 +190,7 @@ def test_a_changed_spec_or_stage_code_is_never_served_from_the_cache(
     spec.write_text((ROOT / "datasets" / "census.yaml").read_text().replace("people aged 17-90", "adults"))
     respecced = preprocess(raw_census["raw_uri"], prefix, xcom_dir, "--dataset", str(spec))
     assert respecced.rc == 0 and respecced.xcom["cached"] is False, respecced.stderr
-    assert respecced.xcom["train_sha256"] == shipped_sha256  # same bytes, rebuilt
+    assert respecced.xcom["train_sha256"] == shipped_sha256 == PINNED["never_married"][1]  # rebuilt
     # The same package with one edited module, first on the path (as a rebuilt image would have it).
     code = tmp_path / "code"
     shutil.copytree(ROOT / "images" / "preprocessor" / "src" / "preprocessor", code / "preprocessor")
@@ -390,7 +390,8 @@ def test_failure_after_an_earlier_output_at_the_same_prefix_leaves_no_stale_mani
     # The split is checked before anything is replaced: the earlier complete set is intact.
     assert {p.name: p.read_bytes() for p in prefix.iterdir()} == before
     names = sorted(before)
-    assert names[0] == "features.json" and [n.split("-")[0] for n in names[1:]] == ["test", "train"]
+    assert names[0] == "features.json"
+    assert [n.split("-")[0] for n in names[1:]] == ["row_ids", "test", "train"]
     assert first.xcom["train_uri"].endswith(f"/train-{first.xcom['train_sha256'][:12]}.parquet")
 
 

@@ -129,27 +129,33 @@ def features_set(
     target_values: list[int], *, row_ids: bool = False, shared_ids: bool = False, **extra: list[Any]
 ) -> dict[str, bytes]:
     """A tiny features output (train: 40 rows, test: 10 other rows) whose target takes
-    `target_values` in turn; `row_ids` adds the preprocessor's row_id column (`shared_ids`: the
+    `target_values` in turn; `row_ids` adds the preprocessor's row_ids object (`shared_ids`: the
     test rows carry train rows' ids), `extra` more columns (train values, then test values)."""
 
     def table(ages: range, offset: int) -> pa.Table:
         n = len(ages)
         target = [target_values[(i + offset) % len(target_values)] for i in range(n)]
-        columns = {
-            "age": pa.array([float(a) for a in ages], pa.float32()),
-            "sex_Male": pa.array([(i // 3) % 2 for i in range(n)], pa.uint8()),
-            **{name: pa.array(values[offset : offset + n]) for name, values in extra.items()},
-            "never_married": pa.array(target, pa.int8()),
-        }
-        if row_ids:
-            ids = range(20, 20 + n) if shared_ids and offset else ages
-            columns["row_id"] = pa.array([a * 1000 for a in ids], pa.uint64())
-        return pa.table(columns)
+        return pa.table(
+            {
+                "age": pa.array([float(a) for a in ages], pa.float32()),
+                "sex_Male": pa.array([(i // 3) % 2 for i in range(n)], pa.uint8()),
+                **{name: pa.array(values[offset : offset + n]) for name, values in extra.items()},
+                "never_married": pa.array(target, pa.int8()),
+            }
+        )
 
-    return {
+    files = {
         "train.parquet": parquet_bytes(table(range(20, 60), 0)),
         "test.parquet": parquet_bytes(table(range(60, 70), 40)),
     }
+    if row_ids:
+        test_ids = range(20, 30) if shared_ids else range(60, 70)
+        ids = [a * 1000 for a in [*range(20, 60), *test_ids]]
+        split = [0] * 40 + [1] * 10
+        files["row_ids.parquet"] = parquet_bytes(
+            pa.table({"row_id": pa.array(ids, pa.uint64()), "split": pa.array(split, pa.int8())})
+        )
+    return files
 
 
 def manifest(prefix: str, files: dict[str, bytes], **override: Any) -> bytes:
@@ -162,6 +168,14 @@ def manifest(prefix: str, files: dict[str, bytes], **override: Any) -> bytes:
         "train_sha256": hashlib.sha256(files["train.parquet"]).hexdigest(),
         "test_sha256": hashlib.sha256(files["test.parquet"]).hexdigest(),
         "rows": {"train": 40, "test": 10},
+        **(
+            {
+                "row_ids_uri": f"{prefix}/row_ids.parquet",
+                "row_ids_sha256": hashlib.sha256(files["row_ids.parquet"]).hexdigest(),
+            }
+            if "row_ids.parquet" in files
+            else {}
+        ),
         **override,
     }
     return json.dumps(body).encode()

@@ -334,7 +334,7 @@ CASES: dict[str, Case] = {
     "fit-overlapping-row-ids": Case(
         "trainer", (*FIT, "--model", "lgbm", "--features-uri", FEATURES),
         ("10 of the 10 test rows", "row_id"),
-        _features([0, 0, 1, 1], set_args={"row_ids": True, "shared_ids": True}, row_id="row_id"),
+        _features([0, 0, 1, 1], set_args={"row_ids": True, "shared_ids": True}),
     ),
     "fit-feature-listed-twice": Case(
         "trainer", (*FIT, "--model", "lgbm", "--features-uri", FEATURES), ("['age'] more than once",),

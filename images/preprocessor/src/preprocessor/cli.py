@@ -20,9 +20,6 @@ from pipeline_common.uris import Location, parse_location, same_file
 from preprocessor import __version__
 from preprocessor.outputs import Layout
 
-# Each split row's identity (a hash of its raw row): the trainer checks that no id is in both.
-ROW_ID = "row_id"
-
 if TYPE_CHECKING:
     import pyarrow as pa
     from pipeline_common.dataset_spec import DatasetSpec, Target
@@ -140,9 +137,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 layout.manifest.uri,
             )
             return _result(layout, manifest, cached=True)
-    train, test, facts = _build(source, data, spec, target, args)
+    train, test, row_ids, facts = _build(source, data, spec, target, args)
     manifest = {**facts, **params, "input_sha256": input_sha256, "cache_key": key, "version": __version__}
-    return _result(layout, outputs.write(layout, found, train, test, manifest), cached=False)
+    return _result(layout, outputs.write(layout, found, train, test, row_ids, manifest), cached=False)
 
 
 def _refuse_input_in_output_set(source: Location, layout: Layout) -> None:
@@ -160,8 +157,9 @@ def _refuse_input_in_output_set(source: Location, layout: Layout) -> None:
 
 def _build(
     source: Location, data: bytes, spec: DatasetSpec, target: Target, args: argparse.Namespace
-) -> tuple[pa.Table, pa.Table, dict[str, Any]]:
-    """Clean, build the features and split: (train, test, the manifest's facts about them)."""
+) -> tuple[pa.Table, pa.Table, pa.Table, dict[str, Any]]:
+    """Clean, build the features and split: (train, test, their row ids, the manifest's facts)."""
+    import numpy as np
     import pyarrow as pa
 
     from preprocessor import cleaning, features, raw_input
@@ -173,12 +171,6 @@ def _build(
     del data
     table, names = features.build(frame, spec, target)
     del frame
-    if ROW_ID in names:
-        raise StageError(
-            f"a feature is named {ROW_ID!r}, the column that holds each row's identity",
-            f"rename that feature step's output ({spec.origin})",
-        )
-    table = table.append_column(ROW_ID, pa.array(ids, pa.uint64()))
     y = table.column(target.name).to_numpy()
     train_idx, test_idx = stratified_split(y, args.test_size, args.seed)
     positive_rate = round(float(y.mean()), 6)
@@ -193,12 +185,20 @@ def _build(
     )
     train, test = table.take(train_idx), table.take(test_idx)
     del table
+    # Each split row's identity (a hash of its raw row), in a table of its own so the splits keep
+    # exactly the features and the target: the trainer proves with it that no row is in both.
+    row_ids = pa.table(
+        {
+            "row_id": pa.array(np.concatenate([ids[train_idx], ids[test_idx]]), pa.uint64()),
+            "split": pa.array(np.repeat(np.array([0, 1], "int8"), [len(train_idx), len(test_idx)])),
+        }
+    )
     return (
         train,
         test,
+        row_ids,
         {
             "features": names,
-            "row_id": ROW_ID,
             "target_labels": list(target.labels),
             "slice_by": list(spec.slice_by),
             "input_uri": source.uri,

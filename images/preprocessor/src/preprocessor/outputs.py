@@ -1,8 +1,8 @@
-"""The preprocessor's output set: train-<sha12>.parquet, test-<sha12>.parquet, then features.json.
+"""The preprocessor's output set: train-, test- and row_ids-<sha12>.parquet, then features.json.
 
 Replacing an earlier output never destroys it before the new one is complete:
 
-1. The splits are written under content-addressed names (the first 12 hex digits of their
+1. The splits and their row ids are written under content-addressed names (the first 12 hex digits of their
    sha256), beside whatever an earlier manifest names, which they therefore never overwrite with
    other bytes. A retry of the same work writes the same names.
 2. features.json is replaced last, in one atomic step (a rename locally, one object upload on
@@ -44,8 +44,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 MANIFEST = "features.json"
 SPLITS = ("train", "test")
-# Split objects of this stage under a prefix: content-addressed, or the names before them.
-SPLIT_NAME = re.compile(r"^(train|test)(-[0-9a-f]{12})?\.parquet$")
+# The data objects a manifest names (`<part>_uri`, `<part>_sha256`): the splits, then each split
+# row's identity (row_id, split: 0 train / 1 test), kept apart so the splits hold only the data.
+PARTS = (*SPLITS, "row_ids")
+# Data objects of this stage under a prefix: content-addressed, or the names before them.
+SPLIT_NAME = re.compile(r"^(train|test|row_ids)(-[0-9a-f]{12})?\.parquet$")
 
 
 @dataclass(frozen=True)
@@ -84,9 +87,9 @@ def earlier(layout: Layout) -> Earlier:
 
 
 def _named(layout: Layout, manifest: dict[str, Any] | None) -> dict[str, Location]:
-    """The split objects a manifest names under this prefix, by split (train/test)."""
+    """The data objects a manifest names under this prefix, by part (train/test/row_ids)."""
     named = {}
-    for which in SPLITS:
+    for which in PARTS:
         uri = (manifest or {}).get(f"{which}_uri")
         if not isinstance(uri, str):
             continue
@@ -108,7 +111,7 @@ def cached_manifest(layout: Layout, found: Earlier, key: str) -> dict[str, Any] 
         log.info("%s exists for another input, parameters, spec or code; rebuilding", layout.manifest.uri)
         return None
     named = _named(layout, manifest)
-    for which in SPLITS:
+    for which in PARTS:
         loc = named.get(which)
         if loc is None or not exists(loc) or sha256_of(loc) != manifest.get(f"{which}_sha256"):
             log.warning("the %s split of %s is missing or changed; rebuilding", which, layout.manifest.uri)
@@ -127,21 +130,27 @@ def _committed_names(layout: Layout) -> set[Location]:
 
 
 def write(
-    layout: Layout, found: Earlier, train: pa.Table, test: pa.Table, manifest: dict[str, Any]
+    layout: Layout,
+    found: Earlier,
+    train: pa.Table,
+    test: pa.Table,
+    row_ids: pa.Table,
+    manifest: dict[str, Any],
 ) -> dict[str, Any]:
-    """Write both splits, then swap the manifest; remove superseded objects after the commit."""
+    """Write both splits and their row ids, then swap the manifest; remove superseded objects
+    after the commit."""
     import pyarrow.parquet as pq
 
     with OutputSet(keep=lambda: _committed_names(layout)) as outputs:
         split = {}
-        for which, table in zip(SPLITS, (train, test), strict=True):
+        for which, table in zip(PARTS, (train, test, row_ids), strict=True):
             with outputs.content_addressed(layout.prefix, which, ".parquet") as tmp:
                 pq.write_table(table, tmp, compression="zstd")
             split[which] = outputs.written[-1]
         manifest = {
             **manifest,
-            **{f"{which}_uri": split[which].loc.uri for which in SPLITS},
-            **{f"{which}_sha256": split[which].sha256 for which in SPLITS},
+            **{f"{which}_uri": split[which].loc.uri for which in PARTS},
+            **{f"{which}_sha256": split[which].sha256 for which in PARTS},
         }
         with outputs.output(layout.manifest, expect=found.version) as tmp:
             tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True, allow_nan=False) + "\n")

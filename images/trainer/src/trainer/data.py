@@ -107,7 +107,7 @@ def require_trustworthy_splits(manifest: Manifest, train: tuple[Any, Any], test:
         if in_test:
             raise StageError(
                 f"{in_test} of the {len(X_test)} test rows of {manifest.uri} are also train rows "
-                f"(same {manifest.raw['row_id']}): the holdout would score memorised rows",
+                "(same row_id in the manifest's row_ids): the holdout would score memorised rows",
                 "re-run the preprocessor, which splits distinct rows",
             )
         return
@@ -128,22 +128,33 @@ def require_trustworthy_splits(manifest: Manifest, train: tuple[Any, Any], test:
 
 
 def _row_ids(manifest: Manifest) -> dict[str, np.ndarray] | None:
-    """Each split's row ids (the preprocessor's `row_id` column), None if the manifest has none."""
+    """Each split's row ids (the preprocessor's row_ids object), None if the manifest names none."""
     import pyarrow.parquet as pq
 
-    column = manifest.raw.get("row_id")
-    if not isinstance(column, str):
+    uri, expected = manifest.raw.get("row_ids_uri"), manifest.raw.get("row_ids_sha256")
+    if not isinstance(uri, str):
         return None
-    ids = {}
-    for which, uri in (("train", manifest.train_uri), ("test", manifest.test_uri)):
-        loc = parse_location(uri, what=f"{which}_uri")
-        with open_read(loc) as fh:
-            parquet = pq.ParquetFile(fh)
-            if column not in parquet.schema_arrow.names:
-                raise StageError(f"{loc.uri} lacks the row id column {column!r} named in {manifest.uri}",
-                                 "re-run the preprocessor")  # fmt: skip
-            ids[which] = parquet.read(columns=[column]).column(0).to_numpy()
-    return ids
+    loc = parse_location(uri, what="row_ids_uri")
+    if sha256_of(loc) != expected:
+        raise StageError(
+            f"{loc.uri} changed after {manifest.uri} was written (its sha256 is not the manifest's)",
+            "re-run the preprocessor so the manifest and its data agree",
+        )
+    with open_read(loc) as fh:
+        table = pq.read_table(fh)
+    if table.column_names != ["row_id", "split"]:
+        raise StageError(f"{loc.uri} has columns {table.column_names}, not ['row_id', 'split']",
+                         "re-run the preprocessor")  # fmt: skip
+    ids, split = table.column("row_id").to_numpy(), table.column("split").to_numpy()
+    found = {"train": ids[split == 0], "test": ids[split == 1]}
+    rows = manifest.raw.get("rows") or {}
+    if any(len(found[which]) != rows.get(which) for which in found):
+        raise StageError(
+            f"{loc.uri} holds {len(found['train'])} train and {len(found['test'])} test row ids, "
+            f"but {manifest.uri} counts {rows.get('train')} and {rows.get('test')} rows",
+            "re-run the preprocessor so the manifest and its data agree",
+        )
+    return found
 
 
 def read_split(manifest: Manifest, which: str) -> tuple[pd.DataFrame, pd.Series]:

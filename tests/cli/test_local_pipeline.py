@@ -44,7 +44,10 @@ def test_local_pipeline_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     # The run summary (promote's, printed once) names both models, the champion and the pages.
     assert "cv roc_auc" in proc.stdout and "best candidate" in proc.stdout
     assert (proc.stdout + proc.stderr).count("* best candidate: ") == 1
-    assert proc.stdout.count("model card ") == 2 and "decision report: runs:/" in proc.stdout
+    # Named as runs:/ URIs in the summary, then as files to open in a browser.
+    cards = [line.strip() for line in proc.stdout.splitlines() if line.strip().startswith("model card ")]
+    assert len(cards) == 4 and sum(": runs:/" in line for line in cards) == 2, cards
+    assert "decision report: runs:/" in proc.stdout
     assert "(1.0x fewer)" not in proc.stderr and "already exists" not in proc.stderr
     fits = {f["model"]: f for f in summary["fits"]}
     assert set(fits) == {"lgbm", "logreg"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
@@ -35,6 +36,10 @@ def test_gs_in_and_out_with_cache(gcs: GcsEmulator, gcs_env: dict[str, str], run
     )
     objects = gcs.list_blobs(DATA_BUCKET, run_id)
     split_names = [f"preprocess/{s}-{pre.xcom[f'{s}_sha256'][:12]}.parquet" for s in ("train", "test")]
+    # The row ids' object, content-addressed like the splits (the manifest names it).
+    split_names += [
+        n.removeprefix(f"{run_id}/") for n in objects if re.search(r"/row_ids-[0-9a-f]{12}\.parquet$", n)
+    ]
     assert sorted(objects) == sorted(
         f"{run_id}/{name}"
         for name in ("in/census.csv.gz", "extract/census.parquet", *split_names, "preprocess/features.json")

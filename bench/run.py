@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pipeline_common import wiring
+
 from bench import report, tables
 from bench.measure import RunResult, Sample, run_measured, steps_from_markers
 from bench.report import say
@@ -28,6 +30,7 @@ from bench.stages import PY, ROOT, TAG, StageRun, docker_ok, image_exists, run_s
 
 PARTS = ("baseline", "pipeline", "exhaustive", "halving", "containers", "overhead", "scaling", "images")
 MODELS = ("lgbm", "logreg")
+DATASET = "census"  # the benchmark's table (datasets/census.yaml), the original example's
 DATA_CANDIDATES = (ROOT / "data/census_adult_income.csv.gz",)  # shipped in the repository
 BUILD_TIMES = ROOT / "bench/results/build_times.json"
 
@@ -150,13 +153,19 @@ def run_pipeline(
 
     if fit_only_from is None:
         raw = workdir / "raw" / "census.parquet"
-        ext = go("extract", "extractor", ["--source", str(data), "--output", str(raw), "--force"])
+        ext = go(
+            "extract",
+            "extractor",
+            wiring.extract_args(dataset=DATASET, source=str(data), output=str(raw), force=True),
+        )
         if not ext.ok:
             return _pipeline_out(stages)
         pre = go(
             "preprocess",
             "preprocessor",
-            ["--input", str(raw), "--output-prefix", str(workdir / "features"), "--force"],
+            wiring.preprocess_args(
+                dataset=DATASET, input_uri=str(raw), output_prefix=str(workdir / "features"), force=True
+            ),
         )
         if not pre.ok:
             return _pipeline_out(stages)
@@ -165,19 +174,9 @@ def run_pipeline(
         features_uri = fit_only_from["features_uri"]
 
     def fit_args(model: str) -> list[str]:
-        return [
-            "train",
-            "--model",
-            model,
-            "--features-uri",
-            features_uri,
-            "--experiment",
-            experiment,
-            "--grid",
-            grid,
-            "--search",
-            search,
-        ]
+        return wiring.train_args(
+            model=model, features_uri=features_uri, experiment=experiment, grid=grid, search=search
+        )
 
     fits_t0 = time.monotonic()
     if parallel:
@@ -196,15 +195,9 @@ def run_pipeline(
         go(
             "promote",
             "trainer",
-            [
-                "promote",
-                "--experiment",
-                experiment,
-                "--model-name",
-                f"census-bench-{mode}",
-                "--candidates",
-                f"@{candidates}",
-            ],
+            wiring.promote_args(
+                experiment=experiment, model_name=f"census-bench-{mode}", candidates=f"@{candidates}"
+            ),
         )
     out = _pipeline_out(stages)
     out["features_uri"] = features_uri

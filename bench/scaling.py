@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pipeline_common import wiring
+
 from bench.report import say
 from bench.stages import StageRun, run_stage
 
@@ -126,7 +128,7 @@ def run_scaling(
                 out_raw = workdir / f"x{k}-{source}" / "raw.parquet"
                 ext = _stage(
                     "extractor",
-                    ["--source", src, "--output", str(out_raw), "--force"],
+                    wiring.extract_args(dataset="census", source=src, output=str(out_raw), force=True),
                     workdir,
                     f"x{k}-{source}-extract",
                     env,
@@ -137,7 +139,9 @@ def run_scaling(
                     prefix = str(workdir / f"x{k}-{source}" / "features")
                     pre = _stage(
                         "preprocessor",
-                        ["--input", str(out_raw), "--output-prefix", prefix, "--force"],
+                        wiring.preprocess_args(
+                            dataset="census", input_uri=str(out_raw), output_prefix=prefix, force=True
+                        ),
                         workdir,
                         f"x{k}-{source}-pre",
                         None,

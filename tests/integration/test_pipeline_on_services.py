@@ -153,11 +153,11 @@ def test_stage_outputs_are_exactly_the_committed_objects(
     expected = {
         _bucket_path(uri)[1] for uri in (pipeline.extract["raw_uri"], pre["train_uri"], pre["test_uri"])
     }
-    expected.add(_bucket_path(pre["features_uri"])[1])
+    manifest = json.loads(_download(gcs_emulator, pre["features_uri"]))
+    expected |= {_bucket_path(pre["features_uri"])[1], _bucket_path(manifest["row_ids_uri"])[1]}
     assert set(objects) == expected, "temporary or partial objects left behind"
     assert all(size > 0 for size in objects.values()), objects
 
-    manifest = json.loads(_download(gcs_emulator, pre["features_uri"]))
     assert manifest["train_uri"] == pre["train_uri"] and manifest["test_uri"] == pre["test_uri"]
     assert manifest["input_uri"] == pipeline.extract["raw_uri"]
     assert manifest["input_sha256"] == pipeline.extract["sha256"]

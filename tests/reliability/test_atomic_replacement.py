@@ -57,7 +57,7 @@ def _readable_locally(prefix: Path) -> bool:
         return all(
             hashlib.sha256(Path(manifest[f"{s}_uri"].removeprefix("file://")).read_bytes()).hexdigest()
             == manifest[f"{s}_sha256"]
-            for s in ("train", "test")
+            for s in ("train", "test", "row_ids")
         )
     except (OSError, ValueError, KeyError):
         return False
@@ -78,7 +78,8 @@ def test_sigterm_while_the_commit_waits_keeps_the_earlier_output(
                                          "--seed", "7"], tmp_path / "x2", {})  # fmt: skip
     try:
         deadline = time.monotonic() + 120
-        while len(set(p.name for p in prefix.iterdir() if not p.name.startswith(".")) - set(earlier)) < 2:
+        # The new train, test and row ids objects.
+        while len(set(p.name for p in prefix.iterdir() if not p.name.startswith(".")) - set(earlier)) < 3:
             assert proc.poll() is None, proc.communicate()[1][-3000:]
             assert time.monotonic() < deadline, "the new splits never appeared"
             time.sleep(0.05)
@@ -116,7 +117,8 @@ def test_a_rewrite_replaces_the_output_then_removes_what_it_superseded(
     second = _preprocess(raw_inputs["small"], str(prefix), tmp_path / "x2", "--seed", "7")
     assert first.rc == 0 and second.rc == 0, second.stderr
     names = {p.name for p in prefix.iterdir()}
-    new = {second.xcom["train_uri"].rsplit("/", 1)[1], second.xcom["test_uri"].rsplit("/", 1)[1]}
+    manifest = json.loads((prefix / "features.json").read_text())
+    new = {manifest[f"{part}_uri"].rsplit("/", 1)[1] for part in ("train", "test", "row_ids")}
     assert names == {"features.json", *new}, names
     assert _readable_locally(prefix)
     for which in ("train", "test"):
@@ -135,7 +137,7 @@ def _readable_on_gcs(gcs: GcsEmulator, key: str) -> bool:
     bucket = gcs.client().bucket(DATA_BUCKET)
     try:
         manifest = json.loads(bucket.blob(f"{key}/features.json").download_as_bytes())
-        for split in ("train", "test"):
+        for split in ("train", "test", "row_ids"):
             name = manifest[f"{split}_uri"].removeprefix(f"gs://{DATA_BUCKET}/")
             if (
                 hashlib.sha256(bucket.blob(name).download_as_bytes()).hexdigest()
@@ -194,7 +196,8 @@ def test_sigterm_while_the_manifest_upload_hangs_keeps_the_earlier_output(
                 time.sleep(0.05)
             # Both new splits are stored, the manifest is not swapped: the old features_uri works.
             assert _readable_on_gcs(gcs_emulator, gcs_prefix["key"])
-            assert len(_gcs_state(gcs_emulator, gcs_prefix["key"])) == 5
+            # The earlier manifest, splits and row ids, and the new splits and row ids.
+            assert len(_gcs_state(gcs_emulator, gcs_prefix["key"])) == 7
             proc.send_signal(signal.SIGTERM)
             _, err = proc.communicate(timeout=60)
         finally:

@@ -112,6 +112,7 @@ def test_two_preprocessors_of_one_prefix(
         names = {n.rsplit("/", 1)[1] for n in gcs_emulator.list_blobs(DATA_BUCKET, key + "/")}
     else:
         names = {p.name for p in Path(prefix).iterdir()}
-    assert names == {"features.json", *(b.xcom[f"{w}_uri"].rsplit("/", 1)[1] for w in ("train", "test"))}, (
-        line
-    )
+    assert names == {
+        "features.json",
+        *(manifest[f"{w}_uri"].rsplit("/", 1)[1] for w in ("train", "test", "row_ids")),
+    }, line

@@ -1,11 +1,12 @@
-"""The exhaustive reference: plain GridSearchCV over a model's whole grid, threads set right,
-on the pipeline's own train/test split, to check the pipeline's holdout ROC AUC against.
+"""The fair peer: plain GridSearchCV over a model's whole grid, configured well, on the pipeline's
+own train/test split: the exhaustive search the trainer's searches must match and beat.
 
-Independent of the trainer's search code: it reads only the model catalogue's grids
-(models/NAME.yaml) and the preprocessor's Parquet split, builds the estimators itself (LightGBM
-single-threaded with one joblib worker per CPU, one fit per candidate and fold; LogisticRegression
-as the trainer builds it but run to convergence) and searches every combination with
-scikit-learn's GridSearchCV, on the trainer's folds (StratifiedKFold(5), shuffled with seed 55).
+It builds the very estimator the trainer builds (the model catalogue's entry, models/NAME.yaml:
+LightGBM one thread per fit, LogisticRegression after the same MinMaxScaler and CSR steps), runs
+one joblib worker per CPU, scores ROC AUC on the trainer's folds (StratifiedKFold(5), shuffled
+with seed 55) and refits the best candidate, as scikit-learn users would. What it does not have is
+the trainer's shortcuts (staged boosting, preprocessing fitted once per fold), so the two differ
+only in how they search: same candidate, same holdout ROC AUC, different time.
 
 Run: python -m bench.reference --features-json PATH --model lgbm|logreg [--grid full]
 """
@@ -31,25 +32,11 @@ def load_grid(grid: str, model: str, prefix: str) -> list[dict]:
 
 
 def build(model: str, seed: int):
-    if model == "lgbm":
-        from lightgbm import LGBMClassifier
+    """The trainer's estimator for `model` and the prefix of its grid's parameter names."""
+    from trainer import models
 
-        return LGBMClassifier(n_jobs=1, random_state=seed, verbosity=-1, force_row_wise=True), ""
-    from scipy.sparse import csr_matrix
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import FunctionTransformer, MinMaxScaler
-
-    # The trainer's model (inputs scaled to [0, 1], CSR), but every fit run to convergence
-    # (max_iter 2000 instead of the trainer's 100): the reference for what the cap costs.
-    pipe = Pipeline(
-        [
-            ("scale", MinMaxScaler()),
-            ("sparse", FunctionTransformer(csr_matrix, accept_sparse=True)),
-            ("clf", LogisticRegression(max_iter=2000, random_state=seed)),
-        ]
-    )
-    return pipe, "clf__"
+    spec = models.get(model)
+    return spec.build(seed), spec.prefix
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--features-json", required=True, help="the preprocessor's features.json (local path)"
     )
-    parser.add_argument("--model", choices=["lgbm", "logreg"], required=True, help="model to search")
+    parser.add_argument("--model", required=True, help="a model of the catalogue (models/NAME.yaml)")
     parser.add_argument("--grid", default="full", help="grid name of the model's catalogue entry")
     parser.add_argument("--seed", type=int, default=55, help="estimator random_state")
     args = parser.parse_args(argv)
@@ -77,15 +64,18 @@ def main(argv: list[str] | None = None) -> int:
     # The trainer's folds (shuffled, seed 55), so both searches rank candidates on the same data.
     folds = StratifiedKFold(5, shuffle=True, random_state=args.seed)
     search = GridSearchCV(estimator, grid, cv=folds, n_jobs=cpus, scoring="roc_auc")
+    # The trainer's input: float64 arrays (trainer.data.read_split), the search then the refit.
+    X, y = train[feats].astype("float64"), train[target].astype("int64")
     with step(f"search:{args.model}"):
-        search.fit(train[feats], train[target])
-    auc = roc_auc_score(test[target], search.predict_proba(test[feats])[:, 1])
+        search.fit(X, y)
+    auc = roc_auc_score(test[target], search.predict_proba(test[feats].astype("float64"))[:, 1])
     emit(
         "result",
         args.model,
         roc_auc=float(auc),
         cv_roc_auc=float(search.best_score_),
-        best_params=search.best_params_,
+        best_params={k.removeprefix(prefix): v for k, v in search.best_params_.items()},
+        n_fits=len(search.cv_results_["params"]) * folds.get_n_splits(),
         n_candidates=len(search.cv_results_["params"]),
     )
     return 0

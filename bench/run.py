@@ -28,7 +28,17 @@ from bench.report import say
 from bench.scaling import run_scaling
 from bench.stages import PY, ROOT, TAG, StageRun, docker_ok, image_exists, run_stage
 
-PARTS = ("baseline", "pipeline", "exhaustive", "halving", "containers", "overhead", "scaling", "images")
+PARTS = (
+    "baseline",
+    "pipeline",
+    "exhaustive",
+    "schedule",
+    "halving",
+    "containers",
+    "overhead",
+    "scaling",
+    "images",
+)
 MODELS = ("lgbm", "logreg")
 DATASET = "census"  # the benchmark's table (datasets/census.yaml), the original example's
 DATA_CANDIDATES = (ROOT / "data/census_adult_income.csv.gz",)  # shipped in the repository
@@ -129,14 +139,18 @@ def run_pipeline(
     experiment: str,
     fit_only_from: dict[str, Any] | None = None,
     parallel: bool = False,
+    cpus: int | None = None,
 ) -> dict[str, Any]:
     """extract -> preprocess -> fit each model -> promote; `fit_only_from` reuses a features_uri.
 
     parallel: the fits run at the same time, as the multi-model DAG's trainer pods do (each with
     the machine's CPUs as its budget); otherwise one after the other, for per-model figures.
+    cpus: each trainer's CPU budget (PIPELINE_CPUS); default: the machine's.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     env = _stage_env(mlflow_uri)
+    if cpus is not None:
+        env["PIPELINE_CPUS"] = str(cpus)
     stages: dict[str, StageRun] = {}
     chain_t0 = time.monotonic()
 
@@ -188,6 +202,7 @@ def run_pipeline(
         done = [go(f"fit:{m}", "trainer", fit_args(m)) for m in models]
     fits_wall = time.monotonic() - fits_t0
     fits = [run.result for run in done if run.ok]
+    search_seconds = _fit_seconds(mlflow_uri, fits)
     if fits and fit_only_from is None:
         candidates = workdir / "candidates.json"
         candidates.write_text(json.dumps(fits))
@@ -203,8 +218,56 @@ def run_pipeline(
     out["features_uri"] = features_uri
     out["parallel_fits"] = parallel
     out["fits_wall_s"] = round(fits_wall, 3)
+    out["fit_seconds"] = search_seconds
     # Wall clock of the whole chain as run (with parallel fits: extract -> champion as the DAG).
     out["chain_wall_s"] = round(time.monotonic() - chain_t0, 3)
+    return out
+
+
+def _fit_seconds(mlflow_uri: str, fits: list[dict[str, Any]]) -> dict[str, float]:
+    """Each fit's search + refit seconds, the run's `fit_seconds` metric (what the peer times)."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(mlflow_uri)
+    return {fit["model"]: client.get_run(fit["run_id"]).data.metrics.get("fit_seconds") for fit in fits}
+
+
+def run_schedule(
+    features_uri: str, workdir: Path, models: list[str], grid: str, mlflow_uri: str
+) -> dict[str, Any]:
+    """The trainers of one DAG run arranged three ways on this machine: one after the other with
+    every CPU each, side by side with every CPU each (oversubscribed), side by side with the CPUs
+    split between them. Wall clock of the pair, fits only (the same features)."""
+    cpus = len(os.sched_getaffinity(0))
+    split = max(1, cpus // len(models))
+    arrangements = {
+        "one after the other": {"parallel": False, "cpus": cpus},
+        "side by side": {"parallel": True, "cpus": cpus},
+        f"side by side, {split} CPU each": {"parallel": True, "cpus": split},
+    }
+    out = {}
+    for label, how in arrangements.items():
+        say(f"  schedule: {label} (PIPELINE_CPUS={how['cpus']}) ...")
+        run = run_pipeline(
+            "process",
+            workdir / label.replace(" ", "-").replace(",", ""),
+            Path(),
+            models,
+            grid,
+            "grid",
+            mlflow_uri,
+            "bench-schedule",
+            fit_only_from={"features_uri": features_uri},
+            **how,
+        )
+        out[label] = {
+            **how,
+            "fits_wall_s": run["fits_wall_s"],
+            "per_model_wall_s": {k.removeprefix("fit:"): v["wall_s"] for k, v in run["stages"].items()},
+            "cpu_s": run["total_cpu_s"],
+            "ok": run["ok"],
+        }
+        say(f"  schedule: {label}: the pair in {run['fits_wall_s']:.1f} s")
     return out
 
 
@@ -229,7 +292,7 @@ def _features_json(features_uri: str) -> Path:
 def run_exhaustive(features_uri: str, models: list[str], grid: str) -> dict[str, Any]:
     out = {}
     for model in models:
-        say(f"  exhaustive {model}: plain GridSearchCV over the '{grid}' grid ...")
+        say(f"  peer {model}: plain GridSearchCV over the '{grid}' grid, one fit per CPU ...")
         cmd = [
             PY,
             "-m",
@@ -257,7 +320,10 @@ def run_exhaustive(features_uri: str, models: list[str], grid: str) -> dict[str,
         }
         if run.returncode != 0:
             say("    " + run.text("stderr")[-500:])
-        say(f"  exhaustive {model}: {run.wall_s:.1f} s, AUC {res.get('roc_auc')}")
+        search = steps_from_markers(run).get(f"search:{model}", {})
+        out[model]["search_wall_s"] = search.get("wall_s")
+        out[model]["search_cpu_s"] = search.get("cpu_s")
+        say(f"  peer {model}: search {search.get('wall_s', float('nan')):.1f} s, AUC {res.get('roc_auc')}")
     return out
 
 
@@ -501,8 +567,12 @@ def main(argv: list[str] | None = None) -> int:
             save()
         features_uri = (results.get("pipeline") or {}).get("features_uri")
         if "exhaustive" in parts and features_uri:
-            say("== exhaustive reference: plain GridSearchCV on the pipeline's split")
+            say("== fair peer: plain GridSearchCV with the trainer's estimators, on the pipeline's split")
             results["exhaustive"] = run_exhaustive(features_uri, models, args.grid)
+            save()
+        if "schedule" in parts and features_uri:
+            say("== schedule: the multi-model DAG's trainers, one after the other or side by side")
+            results["schedule"] = run_schedule(features_uri, work / "schedule", models, args.grid, mlflow_uri)
             save()
         if "halving" in parts and features_uri:
             say("== trainer --search halving")
@@ -552,6 +622,10 @@ def main(argv: list[str] | None = None) -> int:
     gate = tables.gate_line(results)
     if gate:
         out_tables.append(gate)
+    if results.get("exhaustive"):
+        out_tables.append(tables.peer_table(results))
+    if results.get("schedule"):
+        out_tables.append(tables.schedule_table(results))
     if results.get("halving"):
         out_tables.append(tables.halving_table(results))
     if results.get("pipeline") or results.get("containers"):

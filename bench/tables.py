@@ -212,6 +212,86 @@ def halving_table(results: dict[str, Any]) -> str:
     return report.table(headers, rows, "trainer --search grid vs --search halving (process), holdout ROC AUC")
 
 
+def peer_table(results: dict[str, Any]) -> str:
+    """The trainer's searches against plain GridSearchCV with the same estimators, folds and grid."""
+    pipeline = results.get("pipeline") or {}
+    proc, fit_seconds = pipeline.get("stages", {}), pipeline.get("fit_seconds") or {}
+    exh = results.get("exhaustive") or {}
+    rows, tot_p, tot_e = [], 0.0, 0.0
+    for model in sorted(exh):
+        peer, fit = exh[model], (proc.get(f"fit:{model}") or {}).get("result", {})
+        ours = fit_seconds.get(model)
+        p_auc, e_auc = (fit.get("metrics") or {}).get("roc_auc"), peer.get("roc_auc")
+        same = fit.get("best_params") == peer.get("best_params") if fit and peer.get("best_params") else None
+        tot_p += ours or 0
+        tot_e += peer.get("search_wall_s") or 0
+        rows.append(
+            [
+                model,
+                report.secs(peer.get("search_wall_s")),
+                report.secs(peer.get("search_cpu_s")),
+                report.secs(ours),
+                report.ratio(peer.get("search_wall_s"), ours),
+                fit.get("n_fits"),
+                "yes" if same else ("NO" if same is False else "-"),
+                report.auc(p_auc),
+                report.auc(e_auc),
+                "-" if p_auc is None or e_auc is None else f"{abs(p_auc - e_auc):.1e}",
+            ]
+        )
+    if len(rows) > 1:
+        rows.append(
+            [
+                "both",
+                report.secs(tot_e),
+                "",
+                report.secs(tot_p),
+                report.ratio(tot_e, tot_p),
+                "",
+                "",
+                "",
+                "",
+                "",
+            ]
+        )
+    headers = [
+        "model",
+        "peer search s",
+        "peer CPU s",
+        "trainer search s",
+        "speedup",
+        "CV fits",
+        "same candidate",
+        "trainer AUC",
+        "peer AUC",
+        "|diff|",
+    ]
+    return report.table(
+        headers,
+        rows,
+        "fair peer: plain GridSearchCV (one thread per fit, n_jobs = CPUs, same estimators, folds and "
+        "grids) vs the trainer's search, search + refit",
+    )
+
+
+def schedule_table(results: dict[str, Any]) -> str:
+    rows = []
+    for label, run in (results.get("schedule") or {}).items():
+        per = run.get("per_model_wall_s") or {}
+        rows.append(
+            [
+                label,
+                run.get("cpus"),
+                report.secs(run.get("fits_wall_s")),
+                ", ".join(f"{m} {report.secs(w)}" for m, w in sorted(per.items())),
+                report.secs(run.get("cpu_s")),
+                "ok" if run.get("ok") else "FAILED",
+            ]
+        )
+    headers = ["arrangement", "PIPELINE_CPUS", "pair s", "each trainer s", "CPU s", "result"]
+    return report.table(headers, rows, "the multi-model DAG's trainers on this machine (fits only)")
+
+
 def _delta(a: float | None, b: float | None) -> str:
     return "-" if a is None or b is None else f"{a - b:+.4f}"
 

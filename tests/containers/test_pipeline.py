@@ -9,6 +9,7 @@ next one's arguments, like `ti.xcom_pull(...)` in the DAG templates.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -110,9 +111,15 @@ def test_preprocess_committed_its_manifest(pipeline: dict[str, Any], gcs_emulato
     blobs = gcs_emulator.list_blobs(
         DATA_BUCKET, pipeline["prefix"].removeprefix(f"gs://{DATA_BUCKET}/") + "/preprocess/"
     )
-    # Splits are content-addressed: train-<sha12>.parquet, test-<sha12>.parquet (preprocessor/outputs.py).
+    # Content-addressed: train-, test- and row_ids-<sha12>.parquet (preprocessor/outputs.py).
+    names = {Path(name).name for name in blobs}
     expected = {f"{s}-{pre[f'{s}_sha256'][:12]}.parquet" for s in ("train", "test")} | {"features.json"}
-    assert {Path(name).name for name in blobs} == expected
+    row_ids = names - expected
+    assert (
+        expected <= names
+        and len(row_ids) == 1
+        and re.fullmatch(r"row_ids-[0-9a-f]{12}\.parquet", row_ids.pop())
+    )
     # Cleaning may drop rows (e.g. duplicates), never add any.
     assert (
         0.9 * pipeline["extract"]["rows"]

@@ -197,3 +197,21 @@ def test_available_cpus_env_override_and_its_validation(
     monkeypatch.setenv("PIPELINE_CPUS", "zero")
     with pytest.raises(StageError, match="PIPELINE_CPUS"):
         resources.available_cpus(tmp_path)
+
+
+def test_help_needs_no_writable_xcom_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """`--help` writes no result, so an image run without the XCom volume still prints its help;
+    any real run is refused before its work when return.json cannot be written."""
+    import argparse
+
+    def main(argv):
+        argparse.ArgumentParser(prog="stage").parse_args(argv)
+        return {}
+
+    (tmp_path / "file").write_text("not a directory")
+    monkeypatch.setenv("XCOM_DIR", str(tmp_path / "file" / "xcom"))
+    with pytest.raises(SystemExit) as stopped:
+        cli.run("extract", main, ["--help"])
+    assert stopped.value.code == 0 and "usage: stage" in capsys.readouterr().out
+    assert cli.run("extract", main, []) == 2
+    assert "XCOM_DIR" in capsys.readouterr().err

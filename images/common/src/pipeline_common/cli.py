@@ -42,7 +42,8 @@ def run(
     started = time.monotonic()
     timing.reset()
     try:
-        require_writable()  # before any work: a result that cannot be written loses the work
+        if not _asks_for_help(argv):  # --help writes no result, so needs no XCOM_DIR
+            require_writable()  # before any work: a result that cannot be written loses the work
         result = main(argv)
         timing.mark("last_work")
         result.setdefault("stage", stage)
@@ -76,6 +77,11 @@ def run(
         return 130
     except Exception as exc:
         return _bug(stage, exc)
+
+
+def _asks_for_help(argv: Sequence[str] | None) -> bool:
+    args = sys.argv[1:] if argv is None else argv
+    return any(arg in ("-h", "--help") for arg in args)
 
 
 def _bug(stage: str, exc: Exception) -> int:

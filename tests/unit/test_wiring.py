@@ -126,3 +126,36 @@ def test_layout_and_model_name() -> None:
     assert wiring.registered_model_name("census", "never_married") == "census-never-married"
     assert wiring.extract_output("gs://b/runs/x", "penguins") == "gs://b/runs/x/extract/penguins.parquet"
     assert wiring.preprocess_prefix("gs://b/runs/x") == "gs://b/runs/x/preprocess"
+
+
+def test_the_benchmark_and_make_demo_spell_no_stage_option_themselves() -> None:
+    """Their stage command lines come from wiring only: no option of a stage appears in their code
+    except as an option of one of their own command lines (add_argument)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    stage_options = (
+        _options(extractor_parser())
+        | _options(preprocessor_parser())
+        | _options(_subparser("train"))
+        | _options(_subparser("promote"))
+    )
+    paths = [*sorted((root / "bench").glob("*.py")), root / "scripts" / "demo.py"]
+    trees = {path: ast.parse(path.read_text()) for path in paths}
+    # Options of their own command lines (bench.run calls bench.baseline and bench.reference).
+    own = {
+        arg.value
+        for tree in trees.values()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "add_argument"
+        for arg in node.args
+        if isinstance(arg, ast.Constant)
+    }
+    for path, tree in trees.items():
+        spelled = {
+            node.value
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in stage_options
+        }
+        assert spelled <= own, f"{path.relative_to(root)} spells stage options: {sorted(spelled - own)}"

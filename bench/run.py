@@ -145,12 +145,16 @@ def run_pipeline(
 
     parallel: the fits run at the same time, as the multi-model DAG's trainer pods do (each with
     the machine's CPUs as its budget); otherwise one after the other, for per-model figures.
-    cpus: each trainer's CPU budget (PIPELINE_CPUS); default: the machine's.
+    cpus: each trainer's CPU budget (PIPELINE_CPUS); default: the machine's CPUs, shared between
+    the fits when they run at once (PIPELINE_CPU_SHARERS, as the multi-model DAG does).
     """
     workdir.mkdir(parents=True, exist_ok=True)
     env = _stage_env(mlflow_uri)
     if cpus is not None:
         env["PIPELINE_CPUS"] = str(cpus)
+    elif parallel:
+        # As the multi-model DAG sets it on its trainer pods: each budgets its share of the CPUs.
+        env["PIPELINE_CPU_SHARERS"] = str(len(models))
     stages: dict[str, StageRun] = {}
     chain_t0 = time.monotonic()
 

@@ -22,7 +22,7 @@ from census_pipeline.deployment import (
     target_expression,
     template,
 )
-from census_pipeline.params import check_run_params
+from census_pipeline.params import TRAINERS_AT_ONCE, check_run_params
 from census_pipeline.pods import StagePodOperator, stage_operator
 
 CHAMPION_ALIAS = "champion"
@@ -67,7 +67,9 @@ def preprocess_task() -> StagePodOperator:
     )
 
 
-def train_task(task_id: str, model: str, **kwargs: Any) -> StagePodOperator:
+def train_task(
+    task_id: str, model: str, extra_env: dict[str, str] | None = None, **kwargs: Any
+) -> StagePodOperator:
     """A trainer pod searching `model` (a template such as '{{ params.model }}' or a fixed name)."""
     return stage_operator(
         task_id,
@@ -79,10 +81,14 @@ def train_task(task_id: str, model: str, **kwargs: Any) -> StagePodOperator:
             grid="{{ params.grid }}",
             search="{{ params.search }}",
         ),
-        extra_env={"MLFLOW_TRACKING_URI": MLFLOW_TRACKING_URI},
+        extra_env={"MLFLOW_TRACKING_URI": MLFLOW_TRACKING_URI, **(extra_env or {})},
         doc_md="Cross-validated search over one model's grid, logged as one MLflow run.",
         **kwargs,
     )
+
+
+# How many trainer pods of this run share the node's CPUs at once (PIPELINE_CPU_SHARERS).
+TRAINER_SHARERS = f"{{{{ [params.models | length, {TRAINERS_AT_ONCE}] | min }}}}"
 
 
 def skip_unless_selected(model: str, context: Any) -> None:
@@ -93,9 +99,18 @@ def skip_unless_selected(model: str, context: Any) -> None:
 
 
 def selected_train_task(model: str) -> StagePodOperator:
-    """The multi-model DAG's trainer for one catalogue model; skipped unless the run selects it."""
+    """The multi-model DAG's trainer for one catalogue model; skipped unless the run selects it.
+
+    Its CPU budget is its share of the node among the trainers running at once (up to
+    TRAINERS_AT_ONCE, fewer when the run selects fewer models): on the 2-CPU kind node two trainers
+    side by side with one CPU each finish the pair soonest (docs/benchmarks.md, "Scheduling the
+    trainers"); on a larger node each still gets its whole CPU limit."""
     return train_task(
-        model, model, pod_name=f"census-train-{model}", pre_execute=partial(skip_unless_selected, model)
+        model,
+        model,
+        extra_env={"PIPELINE_CPU_SHARERS": TRAINER_SHARERS},
+        pod_name=f"census-train-{model}",
+        pre_execute=partial(skip_unless_selected, model),
     )
 
 

@@ -254,10 +254,24 @@ def test_resources_and_an_honest_cpu_budget(single_default, multi_offline) -> No
         res = base_container(pod).resources
         assert set(res.requests) == {"cpu", "memory"} and set(res.limits) == {"cpu", "memory"}
         assert res.limits["cpu"] == str(expected_cpus[stage])
-        # No PIPELINE_CPUS: the stage takes min(CPU limit, the node's CPUs), never more than it has.
+        # No PIPELINE_CPUS: the stage takes min(CPU limit, its share of the node's CPUs), never more
+        # than the node has.
         assert "PIPELINE_CPUS" not in _env(pod)
         sidecar = ApiClient().sanitize_for_serialization(container(pod, SIDECAR).resources)
         assert set(sidecar["requests"]) == set(sidecar["limits"]) == {"cpu", "memory"}
+
+
+def test_trainers_side_by_side_share_the_node(single_default, multi_offline, multi_one_model) -> None:
+    """The multi-model DAG's trainers split the node's CPUs among those that run at once (at most
+    TRAINERS_AT_ONCE; one when the run selects one model); the single-model DAG's trainer and the
+    other stages have the node to themselves."""
+    from census_pipeline.params import TRAINERS_AT_ONCE
+
+    for task_id, pod in _all_pods(multi_offline):
+        want = str(min(len(MODELS), TRAINERS_AT_ONCE)) if task_id.startswith("train.") else None
+        assert _env(pod).get("PIPELINE_CPU_SHARERS") == want, task_id
+    assert _env(multi_one_model[0].pods["train.logreg"])["PIPELINE_CPU_SHARERS"] == "1"
+    assert all("PIPELINE_CPU_SHARERS" not in _env(pod) for _, pod in _all_pods(single_default))
 
 
 def _documented_sidecar() -> dict[str, dict[str, str]]:

@@ -126,11 +126,17 @@ def penguins_raw(**override: dict[int, Any]) -> bytes:
 
 
 def features_set(
-    target_values: list[int], *, row_ids: bool = False, shared_ids: bool = False, **extra: list[Any]
+    target_values: list[int],
+    *,
+    row_ids: bool = False,
+    shared_ids: bool = False,
+    test_from_train: bool = False,
+    **extra: list[Any],
 ) -> dict[str, bytes]:
     """A tiny features output (train: 40 rows, test: 10 other rows) whose target takes
     `target_values` in turn; `row_ids` adds the preprocessor's row_ids object (`shared_ids`: the
-    test rows carry train rows' ids), `extra` more columns (train values, then test values)."""
+    test rows carry train rows' ids; `test_from_train`: the test split is the first 10 train rows,
+    other bytes than the train split), `extra` more columns (train values, then test values)."""
 
     def table(ages: range, offset: int) -> pa.Table:
         n = len(ages)
@@ -146,7 +152,9 @@ def features_set(
 
     files = {
         "train.parquet": parquet_bytes(table(range(20, 60), 0)),
-        "test.parquet": parquet_bytes(table(range(60, 70), 40)),
+        "test.parquet": parquet_bytes(
+            table(range(20, 30), 0) if test_from_train else table(range(60, 70), 40)
+        ),
     }
     if row_ids:
         test_ids = range(20, 30) if shared_ids else range(60, 70)

@@ -336,6 +336,20 @@ CASES: dict[str, Case] = {
         ("10 of the 10 test rows", "row_id"),
         _features([0, 0, 1, 1], set_args={"row_ids": True, "shared_ids": True}),
     ),
+    "fit-row-ids-changed-after-the-manifest": Case(
+        "trainer", (*FIT, "--model", "lgbm", "--features-uri", FEATURES), ("row_ids.parquet changed after",),
+        _features([0, 0, 1, 1], set_args={"row_ids": True}, row_ids_sha256="0" * 64),
+    ),
+    "fit-row-ids-miscounted": Case(
+        "trainer", (*FIT, "--model", "lgbm", "--features-uri", FEATURES),
+        ("holds 40 train and 10 test row ids", "counts 39 and 10"),
+        _features([0, 0, 1, 1], set_args={"row_ids": True}, rows={"train": 39, "test": 10}),
+    ),
+    "fit-test-rows-all-train-rows-no-row-ids": Case(
+        "trainer", (*FIT, "--model", "lgbm", "--features-uri", FEATURES),
+        ("every one of the 10 test rows", "also a train row"),
+        _features([0, 0, 1, 1], set_args={"test_from_train": True}),
+    ),
     "fit-feature-listed-twice": Case(
         "trainer", (*FIT, "--model", "lgbm", "--features-uri", FEATURES), ("['age'] more than once",),
         _features([0, 0, 1, 1], features=["age", "age", "sex_Male"]),

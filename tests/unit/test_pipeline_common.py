@@ -215,3 +215,31 @@ def test_help_needs_no_writable_xcom_dir(tmp_path: Path, monkeypatch: pytest.Mon
     assert stopped.value.code == 0 and "usage: stage" in capsys.readouterr().out
     assert cli.run("extract", main, []) == 2
     assert "XCOM_DIR" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("node_cpus", "quota", "sharers", "expected"),
+    [
+        (2, "200000 100000", "2", 1),  # the documented kind node: two trainers, one CPU each
+        (8, "200000 100000", "2", 2),  # a larger node: each keeps its whole limit
+        (3, "200000 100000", "2", 1),  # an odd share rounds down, never to zero
+        (2, "max 100000", "4", 1),
+        (4, "max 100000", "1", 4),
+        (4, "200000 100000", "", 2),  # unset: the whole node, then the quota
+    ],
+)
+def test_available_cpus_shares_the_node_between_pods_running_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, node_cpus: int, quota: str, sharers: str, expected: int
+) -> None:
+    monkeypatch.delenv("PIPELINE_CPUS", raising=False)
+    monkeypatch.setenv("PIPELINE_CPU_SHARERS", sharers)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(node_cpus)))
+    (tmp_path / "cpu.max").write_text(quota + "\n")
+    assert resources.available_cpus(tmp_path) == expected
+
+
+def test_a_bad_cpu_sharers_value_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PIPELINE_CPUS", raising=False)
+    monkeypatch.setenv("PIPELINE_CPU_SHARERS", "0")
+    with pytest.raises(StageError, match="PIPELINE_CPU_SHARERS='0' is not a positive integer"):
+        resources.available_cpus(tmp_path)

@@ -28,25 +28,43 @@ def _cgroup_quota(root: Path) -> float | None:
     return None
 
 
-def available_cpus(cgroup_root: str | os.PathLike[str] = "/sys/fs/cgroup") -> int:
-    """PIPELINE_CPUS if set, else min(cgroup quota rounded up, CPUs in the affinity mask)."""
-    override = os.environ.get("PIPELINE_CPUS", "").strip()
-    if override:
-        try:
-            value = int(override)
-        except ValueError:
-            value = 0
-        if value < 1:
-            from pipeline_common.errors import StageError
+def _positive_int(name: str, example: str) -> int | None:
+    """Environment variable `name` as an integer >= 1, None when unset or empty."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        from pipeline_common.errors import StageError
 
-            raise StageError(
-                f"PIPELINE_CPUS={override!r} is not a positive integer", "set it to e.g. 2, or unset it"
-            )
-        return value
+        raise StageError(
+            f"{name}={raw!r} is not a positive integer", f"set it to e.g. {example}, or unset it"
+        )
+    return value
+
+
+def available_cpus(cgroup_root: str | os.PathLike[str] = "/sys/fs/cgroup") -> int:
+    """PIPELINE_CPUS if set, else min(cgroup quota rounded up, this stage's share of the CPUs in
+    the affinity mask).
+
+    The share is the node's CPUs divided by PIPELINE_CPU_SHARERS (default 1): the number of stage
+    pods that run on the node's CPUs at once. The multi-model DAG sets it for its trainers, so two
+    of them on a 2-CPU node take one CPU each rather than both oversubscribing two (measured
+    faster: docs/benchmarks.md, "Scheduling the trainers"), while on a larger node each still gets
+    its whole CPU limit.
+    """
+    override = _positive_int("PIPELINE_CPUS", "2")
+    if override is not None:
+        return override
+    sharers = _positive_int("PIPELINE_CPU_SHARERS", "2") or 1
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         cpus = os.cpu_count() or 1
+    cpus = max(1, cpus // sharers)
     try:
         quota = _cgroup_quota(Path(cgroup_root))
     except (OSError, ValueError):

@@ -101,11 +101,11 @@ def main_table(results: dict[str, Any]) -> str:
     rows.append(
         [
             "TOTAL extract -> champion (fits in parallel)" if multi else "TOTAL extract -> champion",
-            report.secs(totals["b"], totals["capped"]),
+            report.secs(totals["b"] or None, totals["capped"]),  # no baseline run: "-", not 0.0
             report.secs(totals["p"]),
             report.secs(totals["c"] or None),
             report.ratio(totals["b"], totals["p"], totals["capped"]),
-            report.secs(totals["bc"], totals["capped"]),
+            report.secs(totals["bc"] or None, totals["capped"]),
             report.secs(totals["pc"]),
             "",
             "",

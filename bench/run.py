@@ -429,10 +429,15 @@ def image_sizes() -> list[dict[str, Any]]:
 # --- main --------------------------------------------------------------------------------------------
 
 
-def _write_json(path: Path, results: dict[str, Any]) -> None:
+def _write_json(path: Path, results: dict[str, Any], work: Path | None = None) -> None:
+    """The results as JSON; the run's temporary work directory appears as <work>, never as a
+    path of this machine (the file may be committed)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(results, indent=2, default=str) + "\n"
+    if work is not None:
+        text = text.replace(str(work), "<work>")
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    tmp.write_text(text)
     tmp.replace(path)
 
 
@@ -543,7 +548,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def save() -> None:  # after every part, so a run stopped half-way still leaves its figures
         results["bench_wall_s"] = round(time.monotonic() - started, 1)
-        _write_json(args.output, results)
+        _write_json(args.output, results, work)
 
     try:
         # Most telling first: the pipeline and its checks, then the (capped, slow) baseline.
@@ -640,7 +645,7 @@ def main(argv: list[str] | None = None) -> int:
         out_tables.append(tables.images_table(results))
     results["tables"] = out_tables
     print("\n\n".join(out_tables))
-    _write_json(args.output, results)
+    _write_json(args.output, results, work)
     say(f"bench: done in {results['bench_wall_s']:.0f} s; results in {args.output}")
     return 0
 

@@ -6,7 +6,10 @@ from typing import Any
 
 from bench import report
 
-MODELS = ("lgbm", "logreg")
+
+def _models(results: dict[str, Any]) -> list[str]:
+    """The models this run trained (bench.run --models), in their order."""
+    return list((results.get("options") or {}).get("models") or [])
 
 
 def main_table(results: dict[str, Any]) -> str:
@@ -69,7 +72,7 @@ def main_table(results: dict[str, Any]) -> str:
         s(proc, "preprocess"),
         s(ctr, "preprocess"),
     )
-    for model in MODELS:
+    for model in _models(results):
         bm = (base.get("models") or {}).get(model)
         b = (bm["wall_s"], bm["cpu_s"], bm["peak_rss_bytes"]) if bm else (None, None, None)
         pfit = proc.get(f"fit:{model}", {})
@@ -174,7 +177,7 @@ def halving_table(results: dict[str, Any]) -> str:
     halv = (results.get("halving") or {}).get("stages", {})
     exh = results.get("exhaustive") or {}
     rows = []
-    for model in MODELS:
+    for model in _models(results):
         g, h = proc.get(f"fit:{model}"), halv.get(f"fit:{model}")
         if not g and not h:
             continue

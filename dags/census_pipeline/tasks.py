@@ -87,8 +87,13 @@ def train_task(
     )
 
 
-# How many trainer pods of this run share the node's CPUs at once (PIPELINE_CPU_SHARERS).
-TRAINER_SHARERS = f"{{{{ [params.models | length, {TRAINERS_AT_ONCE}] | min }}}}"
+# How many trainer pods of this run share the node's CPUs (PIPELINE_CPU_SHARERS). When every
+# selected model has a slot (at most TRAINERS_AT_ONCE), they all run side by side from start to
+# end and splitting the CPUs finishes them soonest (the pair: 51.1 s against 54.0 s with both
+# oversubscribing, docs/benchmarks.md). With more models than slots a trainer may end up running
+# alone, and a fixed share would leave it half the node for the rest of its search (the third
+# model, hgb, would take ~170 s on one CPU instead of ~95 s on two), so then each takes it all.
+TRAINER_SHARERS = f"{{{{ params.models | length if params.models | length <= {TRAINERS_AT_ONCE} else 1 }}}}"
 
 
 def skip_unless_selected(model: str, context: Any) -> None:
@@ -101,10 +106,10 @@ def skip_unless_selected(model: str, context: Any) -> None:
 def selected_train_task(model: str) -> StagePodOperator:
     """The multi-model DAG's trainer for one catalogue model; skipped unless the run selects it.
 
-    Its CPU budget is its share of the node among the trainers running at once (up to
-    TRAINERS_AT_ONCE, fewer when the run selects fewer models): on the 2-CPU kind node two trainers
-    side by side with one CPU each finish the pair soonest (docs/benchmarks.md, "Scheduling the
-    trainers"); on a larger node each still gets its whole CPU limit."""
+    Its CPU budget is its share of the node when all selected models run side by side
+    (TRAINER_SHARERS): on the 2-CPU kind node two trainers with one CPU each finish the pair
+    soonest (docs/benchmarks.md, "Scheduling the trainers"); on a larger node each still gets its
+    whole CPU limit."""
     return train_task(
         model,
         model,

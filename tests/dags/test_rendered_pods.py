@@ -104,6 +104,14 @@ def multi_one_model(dags: LoadedDags) -> tuple[PodCapture, dict[str, str]]:
     return _capture(dags.dag("mlflow-multimodel-dag"), {}, run_conf={"models": ["logreg"]}, logical_date=None)
 
 
+@pytest.fixture(scope="module")
+def multi_pair(dags: LoadedDags) -> tuple[PodCapture, dict[str, str]]:
+    """mlflow-multimodel-dag with the original example's two models."""
+    return _capture(
+        dags.dag("mlflow-multimodel-dag"), {}, run_conf={"models": ["lgbm", "logreg"]}, logical_date=None
+    )
+
+
 def _all_pods(*runs: tuple[PodCapture, dict[str, str]]) -> Iterator[tuple[str, Any]]:
     for capture, _ in runs:
         yield from capture.pods.items()
@@ -261,16 +269,25 @@ def test_resources_and_an_honest_cpu_budget(single_default, multi_offline) -> No
         assert set(sidecar["requests"]) == set(sidecar["limits"]) == {"cpu", "memory"}
 
 
-def test_trainers_side_by_side_share_the_node(single_default, multi_offline, multi_one_model) -> None:
-    """The multi-model DAG's trainers split the node's CPUs among those that run at once (at most
-    TRAINERS_AT_ONCE; one when the run selects one model); the single-model DAG's trainer and the
-    other stages have the node to themselves."""
+def test_trainers_side_by_side_share_the_node(
+    single_default, multi_offline, multi_one_model, multi_pair
+) -> None:
+    """The multi-model DAG's trainers split the node's CPUs when every selected model runs side by
+    side (at most TRAINERS_AT_ONCE of them; one model: the whole node); with more models than
+    slots each may end up alone, so each budgets the whole node. The single-model DAG's trainer and
+    the other stages have the node to themselves."""
     from census_pipeline.params import TRAINERS_AT_ONCE
 
+    side_by_side = len(MODELS) <= TRAINERS_AT_ONCE
     for task_id, pod in _all_pods(multi_offline):
-        want = str(min(len(MODELS), TRAINERS_AT_ONCE)) if task_id.startswith("train.") else None
+        want = (str(len(MODELS)) if side_by_side else "1") if task_id.startswith("train.") else None
         assert _env(pod).get("PIPELINE_CPU_SHARERS") == want, task_id
     assert _env(multi_one_model[0].pods["train.logreg"])["PIPELINE_CPU_SHARERS"] == "1"
+    pair = multi_pair[0].pods
+    assert {t: _env(pair[t])["PIPELINE_CPU_SHARERS"] for t in ("train.lgbm", "train.logreg")} == {
+        "train.lgbm": "2",
+        "train.logreg": "2",
+    }
     assert all("PIPELINE_CPU_SHARERS" not in _env(pod) for _, pod in _all_pods(single_default))
 
 

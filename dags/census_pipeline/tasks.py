@@ -92,7 +92,7 @@ def train_task(
 # end and splitting the CPUs finishes them soonest (the pair: 51.1 s against 54.0 s with both
 # oversubscribing, docs/benchmarks.md). With more models than slots a trainer may end up running
 # alone, and a fixed share would leave it half the node for the rest of its search (the third
-# model, hgb, would take ~170 s on one CPU instead of ~95 s on two), so then each takes it all.
+# model, hgb: ~109 s of CPU), so then each takes it all.
 TRAINER_SHARERS = f"{{{{ params.models | length if params.models | length <= {TRAINERS_AT_ONCE} else 1 }}}}"
 
 

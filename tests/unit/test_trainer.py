@@ -186,6 +186,26 @@ def test_staged_search_equals_gridsearchcv_score_for_score(
     assert f"{n_fits}/{n_fits} (100%)" in final
 
 
+def test_staged_search_of_histgradientboosting_equals_gridsearchcv_score_for_score(
+    train_sample: tuple[pd.DataFrame, pd.Series],
+) -> None:
+    """HistGradientBoosting's max_iter scored from one fit per family (staged_predict_proba): the
+    very same cv_results_ as GridSearchCV, from half the fits."""
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+
+    X, y = (a.to_numpy() for a in train_sample)
+    cv = StratifiedKFold(3, shuffle=True, random_state=55)
+    param_grid = [{"max_iter": [5, 20], "max_leaf_nodes": [7, 15], "learning_rate": [0.1]}]
+    spec = models.get("hgb")
+    assert spec.staged
+    ours = search.make_search("grid", spec.build(55), param_grid, cv=cv, n_jobs=2, seed=55, staged=True)
+    assert type(ours).__name__ == "StagedGridSearchCV"
+    ours.fit(X, y)
+    plain = GridSearchCV(spec.build(55), param_grid, cv=cv, scoring="roc_auc", n_jobs=2).fit(X, y)
+    _assert_same_results(ours, plain)
+    assert ours.n_model_fits_ == 2 * 3  # one 20-round fit per max_leaf_nodes and fold
+
+
 def test_deepest_leaf_reads_the_text_model(train_sample: tuple[pd.DataFrame, pd.Series]) -> None:
     from trainer.staged_search import deepest_leaf
 

@@ -153,10 +153,11 @@ def make_search(
 ) -> Any:
     """A grid or halving search scored by ROC AUC; refit is done by the caller.
 
-    For `grid`, two searches give GridSearchCV's results with less work: `staged` marks a LightGBM
-    model whose grid can be scored from fewer fits (staged_search.py, when the grid names
-    n_estimators), and a Pipeline searched over its last step only has its preprocessing fitted
-    once per fold (fold_cached_search.py). Any other grid runs through GridSearchCV itself.
+    For `grid`, two searches give GridSearchCV's results with less work: `staged` marks a boosted
+    model whose grid can be scored from fewer fits (staged_search.py, when the grid names its
+    rounds: LightGBM's n_estimators, HistGradientBoosting's max_iter), and a Pipeline searched
+    over its last step only has its preprocessing fitted once per fold (fold_cached_search.py).
+    Any other grid runs through GridSearchCV itself.
     `costs` says what each candidate costs (trainer.fit_costs), asked only by the staged and the
     fold-cached searches, whose progress it weighs; GridSearchCV's progress counts fits.
     """
@@ -165,7 +166,7 @@ def make_search(
     from trainer.fold_cached_search import FoldCachedGridSearchCV
     from trainer.staged_search import StagedGridSearchCV
 
-    if kind == "grid" and staged and StagedGridSearchCV.applies(param_grid):
+    if kind == "grid" and staged and StagedGridSearchCV.applies(estimator, param_grid):
         return StagedGridSearchCV(
             estimator, param_grid, cv=cv, n_jobs=n_jobs, costs=costs() if costs else None
         )

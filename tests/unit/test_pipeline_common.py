@@ -243,3 +243,26 @@ def test_a_bad_cpu_sharers_value_is_one_line(tmp_path: Path, monkeypatch: pytest
     monkeypatch.setenv("PIPELINE_CPU_SHARERS", "0")
     with pytest.raises(StageError, match="PIPELINE_CPU_SHARERS='0' is not a positive integer"):
         resources.available_cpus(tmp_path)
+
+
+def test_env_numbers_take_the_default_when_unset_and_refuse_what_a_stage_cannot_use(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pipeline_common import env
+
+    monkeypatch.delenv("STAGE_KNOB", raising=False)
+    assert env.number("STAGE_KNOB", 7) == 7
+    monkeypatch.setenv("STAGE_KNOB", " 3 ")
+    assert env.number("STAGE_KNOB", 7) == 3
+    monkeypatch.setenv("STAGE_KNOB", "0")
+    assert env.number("STAGE_KNOB", 7, minimum=0) == 0
+    with pytest.raises(StageError, match=r"STAGE_KNOB='0' is not a positive integer") as refused:
+        env.number("STAGE_KNOB", 7)
+    assert "set STAGE_KNOB to e.g. 7" in refused.value.fix
+    monkeypatch.setenv("STAGE_KNOB", "0.5")
+    assert env.number("STAGE_KNOB", 2.0, kind=float, minimum=0) == 0.5
+    with pytest.raises(StageError, match="is not a positive integer"):
+        env.number("STAGE_KNOB", 7)  # a fraction is no count
+    monkeypatch.setenv("STAGE_KNOB", "-1")
+    with pytest.raises(StageError, match=r"STAGE_KNOB='-1' is not a non-negative number"):
+        env.number("STAGE_KNOB", 2.0, kind=float, minimum=0)

@@ -10,6 +10,8 @@ import math
 import os
 from pathlib import Path
 
+from pipeline_common import env
+
 THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 
 
@@ -28,24 +30,6 @@ def _cgroup_quota(root: Path) -> float | None:
     return None
 
 
-def _positive_int(name: str, example: str) -> int | None:
-    """Environment variable `name` as an integer >= 1, None when unset or empty."""
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value < 1:
-        from pipeline_common.errors import StageError
-
-        raise StageError(
-            f"{name}={raw!r} is not a positive integer", f"set it to e.g. {example}, or unset it"
-        )
-    return value
-
-
 def available_cpus(cgroup_root: str | os.PathLike[str] = "/sys/fs/cgroup") -> int:
     """PIPELINE_CPUS if set, else min(cgroup quota rounded up, this stage's share of the CPUs in
     the affinity mask).
@@ -56,10 +40,10 @@ def available_cpus(cgroup_root: str | os.PathLike[str] = "/sys/fs/cgroup") -> in
     faster: docs/benchmarks.md, "Scheduling the trainers"), while on a larger node each still gets
     its whole CPU limit.
     """
-    override = _positive_int("PIPELINE_CPUS", "2")
+    override = env.number("PIPELINE_CPUS", None, example=2)
     if override is not None:
-        return override
-    sharers = _positive_int("PIPELINE_CPU_SHARERS", "2") or 1
+        return int(override)
+    sharers = int(env.number("PIPELINE_CPU_SHARERS", 1, example=2))
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux

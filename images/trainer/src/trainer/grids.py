@@ -8,11 +8,11 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline_common import env
 from pipeline_common.errors import StageError
 
 from trainer import grid_values, models
@@ -95,19 +95,7 @@ def _subgrids(raw: Any, source: str) -> list[dict[str, list[Any]]]:
 
 
 def max_candidates() -> int:
-    raw = os.environ.get(MAX_CANDIDATES_ENV, "").strip()
-    if not raw:
-        return DEFAULT_MAX_CANDIDATES
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise StageError(
-            f"{MAX_CANDIDATES_ENV}={raw!r} is not a positive whole number",
-            f"set it to e.g. {DEFAULT_MAX_CANDIDATES}, or unset it",
-        )
-    return value
+    return int(env.number(MAX_CANDIDATES_ENV, DEFAULT_MAX_CANDIDATES))
 
 
 def _check_size(grid: Grid, source: str) -> None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from pipeline_common import env
 from pipeline_common.errors import StageError
 
 if TYPE_CHECKING:
@@ -32,21 +33,6 @@ DEFAULT_BACKOFF = 2.0  # seconds; 2+4+8+16+32 = about a minute before giving up
 # Tags every trainer run carries (prefix "pipeline."; the run also names its dataset).
 TASK_KEY = "pipeline.task_key"
 MODEL_TAG = "pipeline.model"
-
-
-def _env_number(name: str, default: float, kind: type) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = kind(raw)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise StageError(
-            f"{name}={raw!r} is not a non-negative number", f"set {name} to e.g. {default}, or unset it"
-        )
-    return value
 
 
 # The schemes MLflow has tracking stores for (mlflow.tracking._tracking_service.utils; a unit test
@@ -110,8 +96,8 @@ def _no_inner_retries() -> Iterator[None]:
 def connect() -> MlflowClient:
     """Point mlflow at MLFLOW_TRACKING_URI and check it answers; StageError after the retries."""
     uri = tracking_uri()
-    retries = int(_env_number("TRAINER_MLFLOW_RETRIES", DEFAULT_RETRIES, int))
-    backoff = _env_number("TRAINER_MLFLOW_BACKOFF", DEFAULT_BACKOFF, float)
+    retries = int(env.number("TRAINER_MLFLOW_RETRIES", DEFAULT_RETRIES, minimum=0))
+    backoff = env.number("TRAINER_MLFLOW_BACKOFF", DEFAULT_BACKOFF, kind=float, minimum=0)
     import mlflow
     from mlflow.tracking import MlflowClient
 
@@ -225,7 +211,7 @@ class Limits:
 
 
 def limits() -> Limits:
-    total = _env_number(TIMEOUT_ENV, DEFAULT_TIMEOUT, float)
+    total = env.number(TIMEOUT_ENV, DEFAULT_TIMEOUT, kind=float, minimum=0)
     if total < 1:
         raise StageError(
             f"{TIMEOUT_ENV}={total} is too short", f"set it to e.g. {DEFAULT_TIMEOUT:.0f} (seconds)"

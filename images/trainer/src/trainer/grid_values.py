@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline_common.errors import StageError
 
+from trainer.models import final_step
+
 if TYPE_CHECKING:
     from trainer.models import ModelSpec
 
@@ -24,10 +26,6 @@ PROBE_ROWS = 64
 PROBE_ITERATIONS = 2
 # Parameters that count iterations (boosting rounds, solver epochs): probed with a small count.
 ITERATION_PARAMS = {"n_estimators", "num_iterations", "num_boost_round", "n_iter", "max_iter", "iterations"}
-
-
-def _final(estimator: Any) -> Any:
-    return estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
 
 
 def distinct(values: list[Any]) -> list[Any]:
@@ -77,7 +75,7 @@ def check(spec: ModelSpec, subgrids: tuple[dict[str, list[Any]], ...], source: s
     from sklearn.utils._param_validation import InvalidParameterError, validate_parameter_constraints
 
     started = time.monotonic()
-    final = _final(spec.build(0))
+    final = final_step(spec.build(0))
     constraints = getattr(type(final), "_parameter_constraints", {}) or {}
     values: dict[str, list[Any]] = {}
     for sub in subgrids:

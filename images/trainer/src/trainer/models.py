@@ -57,7 +57,8 @@ def _make(component: Component, seed: int) -> Any:
     return made
 
 
-def _final(estimator: Any) -> Any:
+def final_step(estimator: Any) -> Any:
+    """The estimator itself, or a Pipeline's last step (the model its grid parameters belong to)."""
     return estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
 
 
@@ -143,7 +144,7 @@ class ModelSpec:
         import numpy as np
         import pandas as pd
 
-        final, source = _final(estimator), self.entry.importance_from
+        final, source = final_step(estimator), self.entry.importance_from
         if source == "feature_importances":
             values = np.asarray(final.feature_importances_, dtype=float)
         elif source == "coefficients":

@@ -31,6 +31,7 @@ from pipeline_common.logs import Progress
 
 from trainer.cv_results import best_of, grid_results, tagged
 from trainer.fit_costs import per_candidate
+from trainer.models import final_step
 
 if TYPE_CHECKING:
     import numpy as np
@@ -45,13 +46,12 @@ ROUNDS = {"LGBMClassifier": STAGED, "HistGradientBoostingClassifier": "max_iter"
 
 def rounds_of(estimator: Any) -> str | None:
     """The parameter counting boosting rounds of `estimator` (its last step), None if unknown."""
-    final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
-    return ROUNDS.get(type(final).__name__)
+    return ROUNDS.get(type(final_step(estimator)).__name__)
 
 
 def _positive_scores(model: Any, X_val: np.ndarray, stages: list[int]) -> dict[int, np.ndarray]:
     """P(class 1) on X_val after each number of rounds in `stages`, from one fitted model."""
-    if hasattr(model, "booster_"):  # LightGBM
+    if hasattr(final_step(model), "booster_"):  # LightGBM
         return {n: model.predict_proba(X_val, num_iteration=n)[:, 1] for n in stages}
     wanted, found = set(stages), {}
     for done, proba in enumerate(model.staged_predict_proba(X_val), start=1):
@@ -155,7 +155,7 @@ def _score_family(
             }
             score_seconds = (time.perf_counter() - t0) / len(by_trees)
             # Only worth checking when a larger limit is still to come.
-            if depth != depths[-1] and _depth_key(depth) > deepest_leaf(_final(model).booster_):
+            if depth != depths[-1] and _depth_key(depth) > deepest_leaf(final_step(model).booster_):
                 shared = by_trees  # the limit never bound: larger limits give this very model
         else:
             fit_seconds = score_seconds = 0.0
@@ -165,10 +165,6 @@ def _score_family(
             fit_times[index] = fit_seconds / len(wanted)
             score_times[index] = score_seconds
     return scores, fit_times, score_times, fits
-
-
-def _final(model: Any) -> Any:
-    return model.steps[-1][1] if hasattr(model, "steps") else model
 
 
 def _float32_if_lossless(X: np.ndarray) -> np.ndarray:

@@ -23,20 +23,13 @@ from pathlib import Path
 from bench.baseline import emit, step
 
 
-def load_grid(grid: str, model: str, prefix: str) -> list[dict]:
-    from pipeline_common.model_catalogue import load_all
-
-    spec = load_all()[model].grids[grid]
-    subgrids = spec if isinstance(spec, list) else [spec]
-    return [{prefix + k: list(v) for k, v in sub.items()} for sub in subgrids]
-
-
-def build(model: str, seed: int):
-    """The trainer's estimator for `model` and the prefix of its grid's parameter names."""
-    from trainer import models
+def build(model: str, grid: str, seed: int):
+    """The trainer's estimator for `model`, its grid in GridSearchCV's form, and the prefix of
+    the grid's parameter names: the catalogue read the way the trainer reads it."""
+    from trainer import grids, models
 
     spec = models.get(model)
-    return spec.build(seed), spec.prefix
+    return spec.build(seed), grids.load(grid, model).param_grid(), spec.prefix
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,8 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         target, feats = manifest["target"], manifest["features"]
         train = pd.read_parquet(_local(manifest["train_uri"]))
         test = pd.read_parquet(_local(manifest["test_uri"]))
-    estimator, prefix = build(args.model, args.seed)
-    grid = load_grid(args.grid, args.model, prefix)
+    estimator, grid, prefix = build(args.model, args.grid, args.seed)
     # The trainer's folds (shuffled, seed 55), so both searches rank candidates on the same data.
     folds = StratifiedKFold(5, shuffle=True, random_state=args.seed)
     search = GridSearchCV(estimator, grid, cv=folds, n_jobs=cpus, scoring="roc_auc")

@@ -139,21 +139,18 @@ def run_pipeline(
     experiment: str,
     fit_only_from: dict[str, Any] | None = None,
     parallel: bool = False,
-    cpus: int | None = None,
+    share_cpus: bool | None = None,
 ) -> dict[str, Any]:
     """extract -> preprocess -> fit each model -> promote; `fit_only_from` reuses a features_uri.
 
-    parallel: the fits run at the same time, as the multi-model DAG's trainer pods do (each with
-    the machine's CPUs as its budget); otherwise one after the other, for per-model figures.
-    cpus: each trainer's CPU budget (PIPELINE_CPUS); default: the machine's CPUs, shared between
-    the fits when they run at once (PIPELINE_CPU_SHARERS, as the multi-model DAG does).
+    parallel: the fits run at the same time, as the multi-model DAG's trainer pods do; otherwise
+    one after the other (each with all the CPUs), for per-model figures.
+    share_cpus: the fits split the CPUs (PIPELINE_CPU_SHARERS = number of fits, as the multi-model
+    DAG sets it on its trainer pods); default: when they run at once.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     env = _stage_env(mlflow_uri)
-    if cpus is not None:
-        env["PIPELINE_CPUS"] = str(cpus)
-    elif parallel:
-        # As the multi-model DAG sets it on its trainer pods: each budgets its share of the CPUs.
+    if parallel if share_cpus is None else share_cpus:
         env["PIPELINE_CPU_SHARERS"] = str(len(models))
     stages: dict[str, StageRun] = {}
     chain_t0 = time.monotonic()
@@ -242,16 +239,14 @@ def run_schedule(
     """The trainers of one DAG run arranged three ways on this machine: one after the other with
     every CPU each, side by side with every CPU each (oversubscribed), side by side with the CPUs
     split between them. Wall clock of the pair, fits only (the same features)."""
-    cpus = len(os.sched_getaffinity(0))
-    split = max(1, cpus // len(models))
     arrangements = {
-        "one after the other": {"parallel": False, "cpus": cpus},
-        "side by side": {"parallel": True, "cpus": cpus},
-        f"side by side, {split} CPU each": {"parallel": True, "cpus": split},
+        "one after the other": {"parallel": False, "share_cpus": False},
+        "side by side": {"parallel": True, "share_cpus": False},
+        "side by side, CPUs split": {"parallel": True, "share_cpus": True},
     }
     out = {}
     for label, how in arrangements.items():
-        say(f"  schedule: {label} (PIPELINE_CPUS={how['cpus']}) ...")
+        say(f"  schedule: {label} ...")
         run = run_pipeline(
             "process",
             workdir / label.replace(" ", "-").replace(",", ""),

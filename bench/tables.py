@@ -284,14 +284,14 @@ def schedule_table(results: dict[str, Any]) -> str:
         rows.append(
             [
                 label,
-                run.get("cpus"),
+                len(run.get("per_model_wall_s") or {}) if run.get("share_cpus") else 1,
                 report.secs(run.get("fits_wall_s")),
                 ", ".join(f"{m} {report.secs(w)}" for m, w in sorted(per.items())),
                 report.secs(run.get("cpu_s")),
                 "ok" if run.get("ok") else "FAILED",
             ]
         )
-    headers = ["arrangement", "PIPELINE_CPUS", "pair s", "each trainer s", "CPU s", "result"]
+    headers = ["arrangement", "PIPELINE_CPU_SHARERS", "pair s", "each trainer s", "CPU s", "result"]
     return report.table(headers, rows, "the multi-model DAG's trainers on this machine (fits only)")
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from tests.charts.render import helm_merge
 from tests.helpers.chart_reads import ChartReads
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,19 +29,6 @@ VALUES = ROOT / "helm" / "airflow" / "values.yaml"
 VALUES_KIND = ROOT / "helm" / "airflow" / "values-kind.yaml"
 RELEASE, NAMESPACE = "airflow", "airflow"
 DEFAULT_CONTAINER_SC = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
-
-
-def helm_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """Helm's coalescing of a values file over defaults: maps merge, the rest replaces, null deletes."""
-    merged = copy.deepcopy(base)
-    for key, value in override.items():
-        if value is None:
-            merged.pop(key, None)
-        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = helm_merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
 
 
 def values_files(profile: str) -> list[Path]:

@@ -189,7 +189,7 @@ def release_values(
 ) -> dict[str, Any]:
     """User values of a Helm release as Skaffold hands them to Helm: -f files merged left to right
     (Helm's coalescing), then every --set / --set from a template applied (Helm's strvals)."""
-    from tests.helpers.airflow_release import helm_merge
+    from tests.charts.render import helm_merge
 
     rel = next(r for r in config["deploy"]["helm"]["releases"] if r["name"] == release)
     values: dict[str, Any] = {}

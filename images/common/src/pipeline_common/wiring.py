@@ -40,7 +40,7 @@ def extract_output(prefix: str, dataset: str) -> str:
 
 
 def preprocess_prefix(prefix: str) -> str:
-    """Where the preprocessor writes train.parquet, test.parquet and features.json."""
+    """Where the preprocessor writes its content-addressed splits and row ids, then features.json."""
     return f"{prefix}/preprocess"
 
 

@@ -524,3 +524,57 @@ def test_a_catalogue_entry_missing_a_trusted_type_is_one_line_naming_it(
         env={"PIPELINE_CONFIG_DIR": str(config)},
     )
     assert_bad_input(run, "model forest needs skops to trust", "sklearn.tree._tree.Tree", "trusted_types in")
+
+
+def test_the_trainer_leaves_nothing_in_its_temp_dir(
+    store: dict, features_census: dict, tiny_grid: str, tmp_path: Path
+) -> None:
+    """Every scratch download (the last run's fit costs, a retried task's result, a recorded
+    decision) and matplotlib's cache go when the stage ends: `make demo`, the bench and a long-lived
+    pod's /tmp would otherwise gather one directory per run."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**AIRFLOW, "TMPDIR": str(scratch), "AIRFLOW_CTX_TASK_ID": "fit_tmp"}
+    runs = [
+        fit(store, features_census, tmp_path / "x1", "cli-tmp", "--grid", tiny_grid, env=env),
+        # the same task retried: its result is downloaded from the finished run
+        fit(
+            store,
+            features_census,
+            tmp_path / "x2",
+            "cli-tmp",
+            "--grid",
+            tiny_grid,
+            env={**env, "AIRFLOW_CTX_TRY_NUMBER": "2"},
+        ),
+        # another task of the same model and grid: the last run's fit costs are downloaded
+        fit(
+            store,
+            features_census,
+            tmp_path / "x3",
+            "cli-tmp",
+            "--grid",
+            tiny_grid,
+            env={"TMPDIR": str(scratch)},
+        ),
+    ]
+    assert [r.rc for r in runs] == [0, 0, 0], "\n".join(r.stderr for r in runs)
+    assert "without training again" in runs[1].stderr
+    assert "progress weighs each fit by its cost" in runs[2].stderr
+    candidates = tmp_path / "candidates.json"
+    candidates.write_text(json.dumps([runs[0].xcom]))
+    args = [
+        "promote",
+        "--experiment",
+        "cli-tmp",
+        "--model-name",
+        "cli-tmp-model",
+        "--candidates",
+        f"@{candidates}",
+    ]
+    for step in ("p1", "p2"):  # the second finds the first's recorded decision and downloads it
+        done = run_stage(
+            "trainer", args, xcom_dir=tmp_path / step, env={**store["env"], "TMPDIR": str(scratch)}
+        )
+        assert done.rc == 0, done.stderr
+    assert sorted(p.name for p in scratch.iterdir()) == []

@@ -3,9 +3,11 @@ better one, `ledger` shows the alias history and `rollback` moves the alias back
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -204,7 +206,9 @@ def console(argv: Sequence[str] | None = None) -> int:
     # writes there (pipeline_common.os_errors), not here as a traceback.
     if "MPLCONFIGDIR" not in os.environ:
         with contextlib.suppress(OSError):
-            os.environ["MPLCONFIGDIR"] = tempfile.mkdtemp(prefix="mpl-")
+            os.environ["MPLCONFIGDIR"] = cache = tempfile.mkdtemp(prefix="mpl-")
+            # Removed at exit: every run outside a pod (make demo, bench, tests) would leave one.
+            atexit.register(shutil.rmtree, cache, ignore_errors=True)
     # MLflow announces "Waiting up to 300 seconds for model version to finish creation" on every
     # registration (it takes well under a second); promote logs the registration itself.
     logging.getLogger("mlflow.store.model_registry.abstract_store").setLevel(logging.WARNING)

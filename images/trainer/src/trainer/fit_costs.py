@@ -69,10 +69,9 @@ def previous(model: str, grid: str) -> dict[str, float] | None:
         )
         if not runs:
             return None
-        path = mlflow.MlflowClient().download_artifacts(
-            runs[0].info.run_id, CV_RESULTS, tempfile.mkdtemp(prefix="fit-costs-")
-        )
-        costs = from_cv_results(path)
+        with tempfile.TemporaryDirectory(prefix="fit-costs-") as scratch:
+            path = mlflow.MlflowClient().download_artifacts(runs[0].info.run_id, CV_RESULTS, scratch)
+            costs = from_cv_results(path)
     except Exception as exc:  # only the ETA depends on it
         log.debug("no fit costs from an earlier run: %s", exc)
         return None

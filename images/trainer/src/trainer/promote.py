@@ -615,12 +615,11 @@ def _recorded(client: Any, best: Candidate, key: str, state: registry.State) -> 
     if not same:
         return None
     try:
-        path = client.download_artifacts(
-            best.run_id,
-            f"{ARTIFACT_DIR}/{marker['decision_id']}/decision.json",
-            tempfile.mkdtemp(prefix="promote-"),
-        )
-        return json.loads(Path(path).read_text())
+        with tempfile.TemporaryDirectory(prefix="promote-") as scratch:
+            path = client.download_artifacts(
+                best.run_id, f"{ARTIFACT_DIR}/{marker['decision_id']}/decision.json", scratch
+            )
+            return json.loads(Path(path).read_text())
     except Exception as exc:  # the artifact is gone: decide again
         log.warning("recorded decision %s unreadable (%s); deciding again", marker.get("decision_id"), exc)
         return None

@@ -28,13 +28,14 @@ def load(uri: str) -> Loaded:
     import skops.io
     import yaml
 
-    dst = tempfile.mkdtemp(prefix="promote-model-")
-    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=dst))
-    mlmodel = yaml.safe_load((local / "MLmodel").read_text())
-    flavor = mlmodel.get("flavors", {}).get("sklearn", {})
-    if flavor.get("serialization_format") != "skops":
-        raise ValueError(f"serialised as {flavor.get('serialization_format')!r}, not skops")
-    model = skops.io.load(local / flavor["pickled_model"], trusted=models.ALL_TRUSTED_TYPES or None)
+    # The download is read into memory here, so it goes as soon as it is loaded.
+    with tempfile.TemporaryDirectory(prefix="promote-model-") as dst:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=dst))
+        mlmodel = yaml.safe_load((local / "MLmodel").read_text())
+        flavor = mlmodel.get("flavors", {}).get("sklearn", {})
+        if flavor.get("serialization_format") != "skops":
+            raise ValueError(f"serialised as {flavor.get('serialization_format')!r}, not skops")
+        model = skops.io.load(local / flavor["pickled_model"], trusted=models.ALL_TRUSTED_TYPES or None)
     features = [str(c) for c in getattr(model, "feature_names_in_", [])]
     if not features:
         # Fitted on a bare array: the signature logged with the model names its inputs.

@@ -139,10 +139,9 @@ def _reuse(client: Any, experiment_id: str, key: str, model: str) -> dict[str, A
             client.set_terminated(run.info.run_id, status=RunStatus.to_string(RunStatus.KILLED))
     for run in runs:
         if run.info.status == "FINISHED":
-            path = client.download_artifacts(
-                run.info.run_id, RESULT_ARTIFACT, tempfile.mkdtemp(prefix="fit-result-")
-            )
-            result = json.loads(Path(path).read_text())
+            with tempfile.TemporaryDirectory(prefix="fit-result-") as scratch:
+                path = client.download_artifacts(run.info.run_id, RESULT_ARTIFACT, scratch)
+                result = json.loads(Path(path).read_text())
             log.info(
                 "task %s already has FINISHED run %s; returning its result without training again",
                 key,

@@ -166,3 +166,80 @@ def test_fit_costs_come_back_from_the_cv_results_the_trainer_logs(tmp_path) -> N
     # The candidate the earlier run did not have costs the median of the known ones.
     assert fit_costs.per_candidate(costs, grid) == [2.0, 0.2, 0.1, 0.2]
     assert fit_costs.per_candidate(None, grid) == [1.0] * 4
+
+
+def simulate_learning(
+    costs: list[float], prior: list[float] | None, every: float = 2.0
+) -> tuple[list[tuple[float, str]], float]:
+    """The fold-cached search's loop: fold by fold, each candidate's cost learned as it runs
+    (trainer.fit_costs.Remaining), progress in measured seconds."""
+    from trainer.fit_costs import Remaining
+
+    clock = Clock()
+    logger = logging.getLogger(f"test-learning-{id(clock)}")
+    logger.propagate = False
+    lines = Lines(clock)
+    logger.addHandler(lines)
+    logger.setLevel(logging.INFO)
+    order = [(fold, index) for fold in range(FOLDS) for index in range(len(costs))]
+    remaining = Remaining(len(costs), FOLDS, prior)
+    progress = Progress("cv fits", len(order), logger, every=every, unit="fits", clock=clock)
+    progress.expect(remaining.total())
+    ends = sorted(zip(_finish_times([costs[i] for _, i in order]), order, strict=True))
+    for when, (_, index) in ends:
+        clock.now = when
+        remaining.record(index, costs[index])
+        progress.expect(remaining.total())
+        progress.advance(1, work=costs[index])
+    return lines.lines, ends[-1][0]
+
+
+def _finish_times(costs: list[float]) -> list[float]:
+    """When each task ends, in dispatch order, on WORKERS after START_UP seconds."""
+    free = [(START_UP, w) for w in range(WORKERS)]
+    heapq.heapify(free)
+    ends = []
+    for cost in costs:
+        start, worker = heapq.heappop(free)
+        heapq.heappush(free, (start + cost, worker))
+        ends.append(start + cost)
+    return ends
+
+
+@pytest.mark.parametrize("prior", ["none", "earlier run", "earlier run on a slower machine"])
+def test_eta_learned_while_the_search_runs_is_true(prior: str) -> None:
+    """A first run knows no costs: no ETA until every candidate ran once (fold 0, a fifth of the
+    fits), then within a fifth of the truth. An earlier run's costs give it from the warm-up on,
+    also when that run was 3x slower (its costs are rescaled to this run's pace)."""
+    known = {
+        "none": None,
+        "earlier run": LOGREG_FULL,
+        "earlier run on a slower machine": [3 * c for c in LOGREG_FULL],
+    }
+    lines, end = simulate_learning(LOGREG_FULL, known[prior])
+    shown = etas(lines, end)
+    assert len(shown) >= 5, lines
+    for when, eta, left in shown:
+        assert abs(eta - left) <= max(0.2 * left, 2.0), (when, eta, left, lines)
+    first_fold_done = sorted(_finish_times(LOGREG_FULL * FOLDS))[len(LOGREG_FULL) - 1]
+    if prior == "none":
+        assert shown[0][0] >= first_fold_done - 1e-9
+    else:
+        assert shown[0][0] < first_fold_done
+
+
+def test_remaining_counts_each_group_at_its_own_mean_and_scales_the_prior() -> None:
+    from trainer.fit_costs import Remaining
+
+    blind = Remaining(2, 3)
+    assert blind.total() is None
+    blind.record(0, 4.0)
+    assert blind.total() is None  # group 1 never ran: unknown
+    blind.record(1, 1.0)
+    assert blind.total() == 4.0 * 3 + 1.0 * 3
+    informed = Remaining(2, 3, prior=[2.0, 0.5])
+    assert informed.total() == 2.0 * 3 + 0.5 * 3
+    informed.record(0, 4.0)  # twice as slow as the earlier run: group 1 is expected at 1.0
+    assert informed.total() == 4.0 * 3 + 1.0 * 3
+    with pytest.raises(ValueError, match="3 prior costs for 2 groups"):
+        Remaining(2, 3, prior=[1.0, 1.0, 1.0])

@@ -45,7 +45,8 @@ class Progress:
     the work left at the work rate seen so far, which a grid listed costliest first does not fool.
     No ETA is shown before the warm-up (WARMUP_FRACTION of the work, WARMUP_ITEMS items after the
     first), and the first line comes after `every` seconds, so a quick loop logs its end only.
-    `clock` is injectable for tests.
+    A loop that learns its items' costs as it goes (a search's first run) updates the total with
+    `expect`; while it cannot say, `expect(None)`, no ETA is shown. `clock` is injectable for tests.
     """
 
     def __init__(
@@ -61,7 +62,7 @@ class Progress:
     ) -> None:
         self.label, self.total, self.logger, self.every = label, max(total, 0), logger, every
         self.unit = unit
-        self.work_total = float(self.total if work is None else work)
+        self.work_total: float | None = float(self.total if work is None else work)
         self.clock = clock
         self.done = 0
         self.work_done = 0.0
@@ -87,11 +88,17 @@ class Progress:
             self._last = now
             self.logger.info("%s", self.message(now))
 
+    def expect(self, work_total: float | None) -> None:
+        """A new estimate of the whole work (done + left, in `advance`'s unit); None: not known yet."""
+        self.work_total = None if work_total is None else float(work_total)
+
     def _warm(self) -> bool:
         if self._first is None:
             return False
         _, items, _ = self._first
-        return self.done - items >= WARMUP_ITEMS and self.work_done >= WARMUP_FRACTION * self.work_total
+        if self.done - items < WARMUP_ITEMS:
+            return False
+        return self.work_total is None or self.work_done >= WARMUP_FRACTION * self.work_total
 
     def rate(self, now: float | None = None) -> float | None:
         """Items per second since the first item, once warmed up; else None."""
@@ -103,7 +110,7 @@ class Progress:
     def eta(self, now: float | None = None) -> float | None:
         """Seconds left: the work left at the work rate since the first item; None before warm-up."""
         now = self.clock() if now is None else now
-        if not self._warm() or self._first is None or now <= self._first[0]:
+        if self.work_total is None or not self._warm() or self._first is None or now <= self._first[0]:
             return None
         t0, _, w0 = self._first
         per_second = (self.work_done - w0) / (now - t0)

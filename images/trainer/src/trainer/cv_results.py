@@ -43,6 +43,10 @@ def best_of(results: dict[str, Any]) -> int:
     return int(np.argmin(results["rank_test_score"]))
 
 
-def tagged(tag: Any, func: Any, *args: Any) -> tuple[Any, Any]:
-    """Run func(*args) and return it with `tag`, for results that arrive out of order."""
-    return tag, func(*args)
+def tagged(tag: Any, func: Any, *args: Any) -> tuple[Any, Any, float]:
+    """Run func(*args); return `tag` (results arrive out of order), its result and its seconds."""
+    import time
+
+    t0 = time.perf_counter()
+    result = func(*args)
+    return tag, result, time.perf_counter() - t0

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from pipeline_common.logs import Progress
 
 from trainer.cv_results import best_of, grid_results, tagged
-from trainer.fit_costs import per_candidate
+from trainer.fit_costs import Remaining, per_candidate
 
 if TYPE_CHECKING:
     import numpy as np
@@ -49,8 +49,8 @@ class FoldCachedGridSearchCV:
 
     Scoring is ROC AUC from predict_proba, as `scoring="roc_auc"`; refit is left to the caller.
     Fits run in joblib's worker processes (liblinear seeds a process-wide RNG, so threads would
-    make its results depend on timing), every task dispatched at once, costliest-first order being
-    the grid's.
+    make its results depend on timing), every task dispatched at once, fold by fold, each fold in
+    the grid's (costliest-first) order.
     """
 
     progress_every = 5.0
@@ -108,11 +108,16 @@ class FoldCachedGridSearchCV:
         scores = np.full((len(candidates), len(folds)), np.nan)
         fit_times = np.zeros_like(scores)
         score_times = np.zeros_like(scores)
-        cost = per_candidate(self.costs, candidates)
-        progress = Progress(
-            "cv fits", n_fits, log, every=self.progress_every, work=sum(cost) * len(folds), unit="fits"
+        # Progress in measured seconds: each candidate's cost is learned from its first fold (or
+        # known from the last run of this grid), so the ETA holds for fits 100x apart in cost.
+        remaining = Remaining(
+            len(candidates), len(folds), per_candidate(self.costs, candidates) if self.costs else None
         )
+        progress = Progress("cv fits", n_fits, log, every=self.progress_every, unit="fits")
+        progress.expect(remaining.total())
         parallel = Parallel(n_jobs=self.n_jobs, pre_dispatch="all", return_as="generator_unordered")
+        # Fold by fold, each fold's candidates in the grid's order (costliest first): every
+        # candidate runs once early, which is what the ETA learns from, and the last fits are short.
         jobs = (
             delayed(tagged)(
                 (index, fold),
@@ -121,12 +126,14 @@ class FoldCachedGridSearchCV:
                 {key[cut:]: value for key, value in params.items()},
                 *prepared[fold],
             )
-            for index, params in enumerate(candidates)
             for fold in range(len(folds))
+            for index, params in enumerate(candidates)
         )
-        for (index, fold), (score, fit_s, score_s) in parallel(jobs):
+        for (index, fold), (score, fit_s, score_s), seconds in parallel(jobs):
             scores[index, fold], fit_times[index, fold], score_times[index, fold] = score, fit_s, score_s
-            progress.advance(1, work=cost[index])
+            remaining.record(index, seconds)
+            progress.expect(remaining.total())
+            progress.advance(1, work=seconds)
         self.cv_results_ = grid_results(candidates, scores, fit_times, score_times)
         self.best_index_ = best_of(self.cv_results_)
         self.best_params_ = candidates[self.best_index_]

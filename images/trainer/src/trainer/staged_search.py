@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from pipeline_common.logs import Progress
 
 from trainer.cv_results import best_of, grid_results, tagged
-from trainer.fit_costs import per_candidate
+from trainer.fit_costs import Remaining, per_candidate
 from trainer.models import final_step
 
 if TYPE_CHECKING:
@@ -226,10 +226,11 @@ class StagedGridSearchCV:
         X = _float32_if_lossless(X)
         rounds = rounds_of(self.estimator) or STAGED
         families = _families(candidates, self.prefix, rounds)
-        # Biggest tasks first (most candidates to score), so no worker is left with a long tail.
+        # Fold by fold (every family runs once early, which is what the ETA learns from), each
+        # fold's biggest tasks first (most candidates to score): no worker is left with a long tail.
         tasks = sorted(
             ((f, fold) for f in range(len(families)) for fold in range(len(folds))),
-            key=lambda t: -families[t[0]].n_candidates,
+            key=lambda t: (t[1], -families[t[0]].n_candidates),
         )
         n_fits = len(candidates) * len(folds)
         log.info(
@@ -245,21 +246,20 @@ class StagedGridSearchCV:
         split_scores = np.full((len(candidates), len(folds)), np.nan)
         fit_times = np.zeros_like(split_scores)
         score_times = np.zeros_like(split_scores)
-        # A task's cost is its family's fits on one fold: the sum of its candidates' fit times in
-        # an earlier run (cv_results splits a shared fit's time among them), else 1 per task,
-        # never its count of CV fits (a task scores 1 to 12 of them from one to four fits).
+        # Progress in measured seconds. A task's cost is its family's fits on one fold, never its
+        # count of CV fits (a task scores 1 to 12 of them from one to four model fits): learned
+        # from the family's first fold, or known from an earlier run (the sum of its candidates'
+        # fit times; cv_results splits a shared fit's time among them).
         cost = per_candidate(self.costs, candidates) if self.costs else None
-        work = [
-            sum(cost[i] for d in f.members.values() for i in d.values()) if cost else 1.0 for f in families
-        ]
-        progress = Progress(
-            "cv fits",
-            n_fits,
-            log,
-            every=self.progress_every,
-            work=sum(work[f] for f, _ in tasks),
-            unit="fits",
+        remaining = Remaining(
+            len(families),
+            len(folds),
+            [sum(cost[i] for d in f.members.values() for i in d.values()) for f in families]
+            if cost
+            else None,
         )
+        progress = Progress("cv fits", n_fits, log, every=self.progress_every, unit="fits")
+        progress.expect(remaining.total())
         self.n_model_fits_ = 0
         # Threads, not processes: LightGBM and HistGradientBoosting train and predict with the GIL
         # released, so two threads use two cores (LightGBM, measured: 45 s vs 48 s wall for the
@@ -281,13 +281,15 @@ class StagedGridSearchCV:
             )
             for family, fold in tasks
         )
-        for (family, fold), (scores, fits_s, scores_s, fitted) in parallel(jobs):
+        for (family, fold), (scores, fits_s, scores_s, fitted), seconds in parallel(jobs):
             for index, score in scores.items():
                 split_scores[index, fold] = score
                 fit_times[index, fold] = fits_s[index]
                 score_times[index, fold] = scores_s[index]
             self.n_model_fits_ += fitted
-            progress.advance(len(scores), work=work[family])
+            remaining.record(family, seconds)
+            progress.expect(remaining.total())
+            progress.advance(len(scores), work=seconds)
         self.cv_results_ = grid_results(candidates, split_scores, fit_times, score_times)
         self.best_index_ = best_of(self.cv_results_)
         self.best_params_ = candidates[self.best_index_]

@@ -42,25 +42,36 @@ class Lines(logging.Handler):
         self.lines.append((self.clock.now, record.getMessage()))
 
 
-def completions(costs: list[float]) -> list[tuple[float, float]]:
-    """(finish time, cost) of each task, dispatched in order to WORKERS after START_UP seconds."""
+def finish_times(costs: list[float]) -> list[float]:
+    """When each task ends, in dispatch order, on WORKERS after START_UP seconds."""
     free = [START_UP] * WORKERS
     heapq.heapify(free)
-    done = []
+    ends = []
     for cost in costs:
         start = heapq.heappop(free)
         heapq.heappush(free, start + cost)
-        done.append((start + cost, cost))
-    return sorted(done)
+        ends.append(start + cost)
+    return ends
 
 
-def simulate(costs: list[float], weighted: bool, every: float = 2.0) -> tuple[list[tuple[float, str]], float]:
-    clock = Clock()
+def completions(costs: list[float]) -> list[tuple[float, float]]:
+    """(finish time, cost) of each task, dispatched in order to WORKERS after START_UP seconds."""
+    return sorted(zip(finish_times(costs), costs, strict=True))
+
+
+def recorder(clock: Clock) -> tuple[logging.Logger, Lines]:
+    """A logger of its own whose lines are kept with the simulated time they were logged at."""
     logger = logging.getLogger(f"test-progress-{id(clock)}")
     logger.propagate = False
     lines = Lines(clock)
     logger.addHandler(lines)
     logger.setLevel(logging.INFO)
+    return logger, lines
+
+
+def simulate(costs: list[float], weighted: bool, every: float = 2.0) -> tuple[list[tuple[float, str]], float]:
+    clock = Clock()
+    logger, lines = recorder(clock)
     progress = Progress(
         "cv fits",
         len(costs),
@@ -176,34 +187,18 @@ def simulate_learning(
     from trainer.fit_costs import Remaining
 
     clock = Clock()
-    logger = logging.getLogger(f"test-learning-{id(clock)}")
-    logger.propagate = False
-    lines = Lines(clock)
-    logger.addHandler(lines)
-    logger.setLevel(logging.INFO)
+    logger, lines = recorder(clock)
     order = [(fold, index) for fold in range(FOLDS) for index in range(len(costs))]
     remaining = Remaining(len(costs), FOLDS, prior)
     progress = Progress("cv fits", len(order), logger, every=every, unit="fits", clock=clock)
     progress.expect(remaining.total())
-    ends = sorted(zip(_finish_times([costs[i] for _, i in order]), order, strict=True))
+    ends = sorted(zip(finish_times([costs[i] for _, i in order]), order, strict=True))
     for when, (_, index) in ends:
         clock.now = when
         remaining.record(index, costs[index])
         progress.expect(remaining.total())
         progress.advance(1, work=costs[index])
     return lines.lines, ends[-1][0]
-
-
-def _finish_times(costs: list[float]) -> list[float]:
-    """When each task ends, in dispatch order, on WORKERS after START_UP seconds."""
-    free = [(START_UP, w) for w in range(WORKERS)]
-    heapq.heapify(free)
-    ends = []
-    for cost in costs:
-        start, worker = heapq.heappop(free)
-        heapq.heappush(free, (start + cost, worker))
-        ends.append(start + cost)
-    return ends
 
 
 @pytest.mark.parametrize("prior", ["none", "earlier run", "earlier run on a slower machine"])
@@ -221,7 +216,7 @@ def test_eta_learned_while_the_search_runs_is_true(prior: str) -> None:
     assert len(shown) >= 5, lines
     for when, eta, left in shown:
         assert abs(eta - left) <= max(0.2 * left, 2.0), (when, eta, left, lines)
-    first_fold_done = sorted(_finish_times(LOGREG_FULL * FOLDS))[len(LOGREG_FULL) - 1]
+    first_fold_done = sorted(finish_times(LOGREG_FULL * FOLDS))[len(LOGREG_FULL) - 1]
     if prior == "none":
         assert shown[0][0] >= first_fold_done - 1e-9
     else:

@@ -182,7 +182,7 @@ def test_fit_costs_come_back_from_the_cv_results_the_trainer_logs(tmp_path) -> N
 def simulate_learning(
     costs: list[float], prior: list[float] | None, every: float = 2.0
 ) -> tuple[list[tuple[float, str]], float]:
-    """The fold-cached search's loop: fold by fold, each candidate's cost learned as it runs
+    """The fold-by-fold search's loop: fold by fold, each candidate's cost learned as it runs
     (trainer.fit_costs.Remaining), progress in measured seconds."""
     from trainer.fit_costs import Remaining
 

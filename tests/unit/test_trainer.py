@@ -84,41 +84,40 @@ def _assert_same_results(ours: Any, plain: Any) -> None:
     assert (ours.best_index_, ours.best_params_) == (plain.best_index_, plain.best_params_)
 
 
-def test_search_matches_plain_gridsearch_and_counts_fits_in_the_workers(
-    train_sample: tuple[pd.DataFrame, pd.Series],
-    caplog: pytest.LogCaptureFixture,
-    monkeypatch: pytest.MonkeyPatch,
+def test_a_grid_of_a_whole_estimator_equals_gridsearchcv_and_learns_its_eta(
+    train_sample: tuple[pd.DataFrame, pd.Series], caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A grid neither staged nor fold-cached (no n_estimators): GridSearchCV with the counting scorer."""
+    """A grid neither staged (no n_estimators) nor over a Pipeline's last step: the whole estimator
+    fitted fold by fold in worker processes, GridSearchCV's cv_results_ bit for bit."""
     from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
     X, y = (a.to_numpy() for a in train_sample)
     param_grid = [{"num_leaves": [7, 15], "learning_rate": [0.05, 0.1]}]
     cv = StratifiedKFold(3, shuffle=True, random_state=55)
     ours = search.make_search("grid", models.get("lgbm").build(55), param_grid, cv=cv, n_jobs=2, seed=55)
-    assert type(ours).__name__ == "ProgressGridSearchCV"
-    monkeypatch.setattr(search, "POLL_SECONDS", 0.01)
-    monkeypatch.setattr(type(ours), "progress_every", 0.0)
-    with caplog.at_level(logging.INFO, logger="trainer.search"):
+    assert type(ours).__name__ == "FoldwiseGridSearchCV"
+    ours.progress_every = 0.0
+    with caplog.at_level(logging.INFO, logger="trainer.foldwise_search"):
         ours.fit(X, y)
     plain = GridSearchCV(models.get("lgbm").build(55), param_grid, cv=cv, scoring="roc_auc", n_jobs=1).fit(
         X, y
     )
     _assert_same_results(ours, plain)
-    # Every fit ran in a loky worker process and was counted there; the parent logged the count.
     reports = [r.getMessage() for r in caplog.records if r.getMessage().startswith("cv fits:")]
     assert reports[-1].startswith("cv fits: 12/12 (100%)")
     counts = [int(m.split()[2].split("/")[0]) for m in reports]
-    assert counts == sorted(counts) and counts[0] < 12 and counts[-1] == 12  # seen while running
-    assert not Path(ours.scoring.path).exists()  # the counter file goes with the fit
+    assert counts == sorted(counts) and counts[0] < 12  # seen while running
+    # No ETA before every candidate ran once (the first fold: 4 of the 12 fits), then one.
+    assert not any("ETA" in m for m, n in zip(reports, counts, strict=True) if n < 4)
+    assert any("ETA" in m for m, n in zip(reports, counts, strict=True) if 4 <= n < 12)
 
 
-def test_fold_cached_search_equals_gridsearchcv_score_for_score(
+def test_foldwise_search_of_the_logreg_pipeline_equals_gridsearchcv_score_for_score(
     train_sample: tuple[pd.DataFrame, pd.Series], caplog: pytest.LogCaptureFixture
 ) -> None:
     """The logreg pipeline's preprocessing fitted once per fold: GridSearchCV's cv_results_, bit for bit."""
     from sklearn.model_selection import GridSearchCV, StratifiedKFold
-    from trainer.fold_cached_search import FoldCachedGridSearchCV
+    from trainer.foldwise_search import FoldwiseGridSearchCV
 
     X, y = (a.to_numpy() for a in train_sample)
     grid = grids.validate(
@@ -132,17 +131,18 @@ def test_fold_cached_search_equals_gridsearchcv_score_for_score(
     cv = StratifiedKFold(3, shuffle=True, random_state=55)
     estimator = models.get("logreg").build(55)
     ours = search.make_search("grid", estimator, grid.param_grid(), cv=cv, n_jobs=2, seed=55)
-    assert type(ours).__name__ == "FoldCachedGridSearchCV"
-    with caplog.at_level(logging.INFO, logger="trainer.fold_cached_search"):
+    assert type(ours).__name__ == "FoldwiseGridSearchCV"
+    assert FoldwiseGridSearchCV.caches_steps(estimator, grid.param_grid())
+    with caplog.at_level(logging.INFO, logger="trainer.foldwise_search"):
         ours.fit(X, y)
     plain = GridSearchCV(estimator, grid.param_grid(), cv=cv, scoring="roc_auc", n_jobs=2).fit(X, y)
     _assert_same_results(ours, plain)
     n_fits = grid.n_candidates * 3
     final = [r.getMessage() for r in caplog.records if r.getMessage().startswith("cv fits:")][-1]
     assert final.startswith(f"cv fits: {n_fits}/{n_fits} (100%)")
-    # Only grids over the last step qualify: a scaler parameter needs GridSearchCV.
-    assert not FoldCachedGridSearchCV.applies(estimator, [{"scale__clip": [True], "clf__C": [1]}])
-    assert not FoldCachedGridSearchCV.applies(models.get("lgbm").build(55), [{"num_leaves": [7]}])
+    # Only grids over the last step share the preprocessing: a scaler parameter refits it per fit.
+    assert not FoldwiseGridSearchCV.caches_steps(estimator, [{"scale__clip": [True], "clf__C": [1]}])
+    assert not FoldwiseGridSearchCV.caches_steps(models.get("lgbm").build(55), [{"num_leaves": [7]}])
 
 
 @pytest.mark.parametrize(

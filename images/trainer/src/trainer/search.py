@@ -1,15 +1,19 @@
 """Cross-validated grid search (exhaustive or successive halving) that reports its progress.
 
-make_search picks the search: an exact shortcut for the full grids (staged_search.py for LightGBM,
-fold_cached_search.py for the logreg pipeline), else scikit-learn's GridSearchCV or
-HalvingGridSearchCV as below.
+make_search picks the search. Exhaustive grids run through one of two searches with
+GridSearchCV's exact results: staged_search.py for boosted models whose grid names their rounds
+(LightGBM, HistGradientBoosting), foldwise_search.py for every other grid (fold by fold, the
+logreg pipeline's preprocessing fitted once per fold). Both count progress in measured seconds
+and learn each candidate's cost as they go. Halving runs through scikit-learn's
+HalvingGridSearchCV, as below.
 
 All candidates go to joblib in one call with every task dispatched at once, so no worker waits
 for a slower one at a chunk boundary (measured on the full logreg grid, 2 workers: 66 s in 16
 chunks, 63 s in one call with joblib's default pre-dispatch, 57 s with all tasks dispatched).
-Progress comes from the scorer: after each fit it appends one byte to a file, from whichever
-worker process or thread ran the fit, and a thread in the parent logs fits done / total with an
-ETA from the file's size. Scores are roc_auc exactly as `scoring="roc_auc"` gives them.
+HalvingGridSearchCV's progress comes from the scorer: after each fit it appends one byte to a
+file, from whichever worker process or thread ran the fit, and a thread in the parent logs fits
+done / total with an ETA from the file's size. Scores are roc_auc exactly as `scoring="roc_auc"`
+gives them.
 """
 
 from __future__ import annotations
@@ -153,44 +157,20 @@ def make_search(
 ) -> Any:
     """A grid or halving search scored by ROC AUC; refit is done by the caller.
 
-    For `grid`, two searches give GridSearchCV's results with less work: `staged` marks a boosted
-    model whose grid can be scored from fewer fits (staged_search.py, when the grid names its
-    rounds: LightGBM's n_estimators, HistGradientBoosting's max_iter), and a Pipeline searched
-    over its last step only has its preprocessing fitted once per fold (fold_cached_search.py).
-    Any other grid runs through GridSearchCV itself.
-    `costs` says what each candidate costs (trainer.fit_costs), asked only by the staged and the
-    fold-cached searches, whose progress it weighs; GridSearchCV's progress counts fits.
+    For `grid`, `staged` marks a boosted model whose grid can be scored from fewer fits
+    (staged_search.py, when the grid names its rounds: LightGBM's n_estimators,
+    HistGradientBoosting's max_iter); any other grid runs fold by fold (foldwise_search.py).
+    `costs` says what each candidate cost in the last run of this grid (trainer.fit_costs), which
+    their progress starts from; halving's progress counts fits.
     """
-    from sklearn.model_selection import GridSearchCV
-
-    from trainer.fold_cached_search import FoldCachedGridSearchCV
+    from trainer.foldwise_search import FoldwiseGridSearchCV
     from trainer.staged_search import StagedGridSearchCV
 
-    if kind == "grid" and staged and StagedGridSearchCV.applies(estimator, param_grid):
-        return StagedGridSearchCV(
-            estimator, param_grid, cv=cv, n_jobs=n_jobs, costs=costs() if costs else None
-        )
-    if kind == "grid" and FoldCachedGridSearchCV.applies(estimator, param_grid):
-        return FoldCachedGridSearchCV(
-            estimator, param_grid, cv=cv, n_jobs=n_jobs, costs=costs() if costs else None
-        )
-
-    common: dict[str, Any] = {
-        "scoring": counting_scorer(),
-        "cv": cv,
-        "n_jobs": n_jobs,
-        "refit": False,
-        # An invalid candidate must fail the task, not silently score NaN.
-        "error_score": "raise",
-    }
     if kind == "grid":
-        from sklearn.model_selection import ParameterGrid
-
-        class ProgressGridSearchCV(_ProgressMixin, GridSearchCV):
-            def _run_search(self, evaluate_candidates: Any, *, callback_ctx: Any = None) -> None:
-                self._counted(evaluate_candidates)(ParameterGrid(self.param_grid))
-
-        return ProgressGridSearchCV(estimator, param_grid, pre_dispatch="all", **common)
+        known = costs() if costs else None
+        if staged and StagedGridSearchCV.applies(estimator, param_grid):
+            return StagedGridSearchCV(estimator, param_grid, cv=cv, n_jobs=n_jobs, costs=known)
+        return FoldwiseGridSearchCV(estimator, param_grid, cv=cv, n_jobs=n_jobs, costs=known)
 
     from sklearn.experimental import enable_halving_search_cv  # noqa: F401 - registers the class
     from sklearn.model_selection import HalvingGridSearchCV
@@ -199,8 +179,15 @@ def make_search(
         def _run_search(self, evaluate_candidates: Any, *, callback_ctx: Any = None) -> None:
             super()._run_search(self._counted(evaluate_candidates), callback_ctx=callback_ctx)
 
-    # Each round keeps the best third of the candidates and triples the training rows.
-    halving = ProgressHalvingGridSearchCV(estimator, param_grid, factor=3, random_state=seed, **common)
-    # Not a constructor parameter of the halving searches, but their fit() reads it all the same.
-    halving.pre_dispatch = "all"
-    return halving
+    return ProgressHalvingGridSearchCV(
+        estimator,
+        param_grid,
+        factor=3,
+        random_state=seed,
+        scoring=counting_scorer(),
+        cv=cv,
+        n_jobs=n_jobs,
+        refit=False,
+        # An invalid candidate must fail the task, not silently score NaN.
+        error_score="raise",
+    )

@@ -1,13 +1,19 @@
-"""Exhaustive grid search over a Pipeline's last step, its preprocessing fitted once per fold.
+"""Exhaustive grid search, fold by fold, with GridSearchCV's results and a preprocessing fitted once
+per fold where the grid allows it.
 
-When every grid parameter belongs to the pipeline's final estimator (the logreg grid: C, l1_ratio,
+Every exhaustive grid that the staged search (staged_search.py) cannot score from fewer fits runs
+here, fold by fold: every candidate runs once early, so the ETA learns each candidate's cost
+(fit_costs.Remaining) and is true from the first fold on, also on a first run.
+
+When every grid parameter belongs to a Pipeline's final estimator (the logreg grid: C, l1_ratio,
 solver), the steps before it (MinMaxScaler, then CSR) are the same fit on the same rows for every
-candidate of a fold. GridSearchCV still repeats them per candidate and fold: on the full logreg
-grid that is 240 copies, scalings and CSR conversions of a 20,823 x 101 matrix, plus 240 of the
+candidate of a fold. GridSearchCV repeats them per candidate and fold: on the full logreg grid
+that is 240 copies, scalings and CSR conversions of a 20,823 x 101 matrix, plus 240 of the
 validation rows, about a fifth of the search's CPU (one fold of the grid: 27.8 s -> 22.2 s). This
-search transforms each fold once in the parent, then fits and scores only the final estimator in
-the workers. cv_results_, best_index_ and best_params_ are GridSearchCV's for the same grid, folds
-and scorer, bit for bit (the unit test compares them score for score).
+search then transforms each fold once in the parent, and the workers fit and score only the
+final estimator. Any other estimator is fitted whole on each fold's rows, as GridSearchCV does.
+cv_results_, best_index_ and best_params_ are GridSearchCV's for the same grid, folds and scorer,
+bit for bit (the unit tests compare them score for score).
 """
 
 from __future__ import annotations
@@ -32,20 +38,29 @@ log = logging.getLogger(__name__)
 def _fit_and_score(
     final: BaseEstimator, params: dict[str, Any], X_fit: Any, y_fit: Any, X_val: Any, y_val: Any
 ) -> tuple[float, float, float]:
-    """(roc_auc on the validation rows, fit s, score s) of one candidate on one prepared fold."""
+    """(roc_auc on the validation rows, fit s, score s) of one candidate on one prepared fold,
+    scored as GridSearchCV(scoring="roc_auc") scores it."""
     from sklearn.base import clone
-    from sklearn.metrics import roc_auc_score
+    from sklearn.metrics import get_scorer
 
     t0 = time.perf_counter()
     model = clone(final).set_params(**params).fit(X_fit, y_fit)
     fit_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
-    score = float(roc_auc_score(y_val, model.predict_proba(X_val)[:, 1]))
+    score = float(get_scorer("roc_auc")(model, X_val, y_val))
     return score, fit_seconds, time.perf_counter() - t0
 
 
-class FoldCachedGridSearchCV:
-    """GridSearchCV's interface and results for grids over a Pipeline's last step only.
+def _fit_and_score_rows(
+    estimator: BaseEstimator, params: dict[str, Any], X: Any, y: Any, train: Any, test: Any
+) -> tuple[float, float, float]:
+    """The same on a fold given by its row indices: the whole X goes to the workers once
+    (joblib memory-maps it), as in GridSearchCV, not a copy per fold."""
+    return _fit_and_score(estimator, params, X[train], y[train], X[test], y[test])
+
+
+class FoldwiseGridSearchCV:
+    """GridSearchCV's interface and results, fold by fold.
 
     Scoring is ROC AUC from predict_proba, as `scoring="roc_auc"`; refit is left to the caller.
     Fits run in joblib's worker processes (liblinear seeds a process-wide RNG, so threads would
@@ -69,8 +84,9 @@ class FoldCachedGridSearchCV:
         self.costs = costs
 
     @staticmethod
-    def applies(estimator: Any, param_grid: list[dict[str, list[Any]]]) -> bool:
-        """A Pipeline of 2+ steps whose grid names only parameters of its last step."""
+    def caches_steps(estimator: Any, param_grid: list[dict[str, list[Any]]]) -> bool:
+        """A Pipeline of 2+ steps whose grid names only parameters of its last step: its other
+        steps are fitted once per fold."""
         steps = getattr(estimator, "steps", None)
         if not isinstance(steps, list) or len(steps) < 2:
             return False
@@ -79,7 +95,7 @@ class FoldCachedGridSearchCV:
             key.startswith(prefix) and "__" not in key[len(prefix) :] for sub in param_grid for key in sub
         )
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> FoldCachedGridSearchCV:
+    def fit(self, X: np.ndarray, y: np.ndarray) -> FoldwiseGridSearchCV:
         import numpy as np
         from sklearn.base import clone
         from sklearn.model_selection import ParameterGrid
@@ -87,23 +103,27 @@ class FoldCachedGridSearchCV:
 
         candidates = list(ParameterGrid(self.param_grid))
         folds = list(self.cv.split(X, y))
-        name, final = self.estimator.steps[-1]
-        cut = len(name) + 2
-        t0 = time.perf_counter()
-        prepared = []
-        for train, test in folds:
-            # As Pipeline.fit does it: fit_transform on the fold's rows, then transform its holdout.
-            steps = clone(self.estimator)[:-1]
-            X_fit = steps.fit_transform(X[train], y[train])
-            prepared.append((X_fit, y[train], steps.transform(X[test]), y[test]))
         n_fits = len(candidates) * len(folds)
+        t0 = time.perf_counter()
+        if self.caches_steps(self.estimator, self.param_grid):
+            name, fitted = self.estimator.steps[-1]
+            cut = len(name) + 2
+            task, prepared = _fit_and_score, []
+            for train, test in folds:
+                # As Pipeline.fit does it: fit_transform on the fold's rows, then transform its holdout.
+                steps = clone(self.estimator)[:-1]
+                X_fit = steps.fit_transform(X[train], y[train])
+                prepared.append((X_fit, y[train], steps.transform(X[test]), y[test]))
+            how = f"; preprocessing fitted once per fold in {time.perf_counter() - t0:.1f} s"
+        else:
+            fitted, cut, task, how = self.estimator, 0, _fit_and_score_rows, ""
+            prepared = [(X, y, train, test) for train, test in folds]
         log.info(
-            "fold-cached search: %d CV fits (%d candidates x %d folds); preprocessing fitted once per "
-            "fold in %.1f s",
+            "grid search: %d CV fits (%d candidates x %d folds), fold by fold%s",
             n_fits,
             len(candidates),
             len(folds),
-            time.perf_counter() - t0,
+            how,
         )
         scores = np.full((len(candidates), len(folds)), np.nan)
         fit_times = np.zeros_like(scores)
@@ -121,8 +141,8 @@ class FoldCachedGridSearchCV:
         jobs = (
             delayed(tagged)(
                 (index, fold),
-                _fit_and_score,
-                final,
+                task,
+                fitted,
                 {key[cut:]: value for key, value in params.items()},
                 *prepared[fold],
             )

@@ -30,7 +30,6 @@ from trainer.fit_costs import Remaining, per_candidate
 if TYPE_CHECKING:
     import numpy as np
     from sklearn.base import BaseEstimator
-    from sklearn.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +61,7 @@ def _fit_and_score_rows(
 class FoldwiseGridSearchCV:
     """GridSearchCV's interface and results, fold by fold.
 
-    Scoring is ROC AUC from predict_proba, as `scoring="roc_auc"`; refit is left to the caller.
+    Scoring is scikit-learn's "roc_auc" scorer, as GridSearchCV's; refit is left to the caller.
     Fits run in joblib's worker processes (liblinear seeds a process-wide RNG, so threads would
     make its results depend on timing), every task dispatched at once, fold by fold, each fold in
     the grid's (costliest-first) order.
@@ -72,7 +71,7 @@ class FoldwiseGridSearchCV:
 
     def __init__(
         self,
-        estimator: Pipeline,
+        estimator: BaseEstimator,
         param_grid: Any,
         *,
         cv: Any,
@@ -80,7 +79,7 @@ class FoldwiseGridSearchCV:
         costs: dict[str, float] | None = None,
     ) -> None:
         self.estimator, self.param_grid, self.cv, self.n_jobs = estimator, param_grid, cv, n_jobs
-        # Relative fit cost per candidate (trainer.fit_costs), for the ETA only.
+        # Each candidate's cost in the last run of this grid (trainer.fit_costs), for the ETA only.
         self.costs = costs
 
     @staticmethod

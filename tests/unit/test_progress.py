@@ -183,21 +183,19 @@ def simulate_learning(
     costs: list[float], prior: list[float] | None, every: float = 2.0
 ) -> tuple[list[tuple[float, str]], float]:
     """The fold-by-fold search's loop: fold by fold, each candidate's cost learned as it runs
-    (trainer.fit_costs.Remaining), progress in measured seconds."""
-    from trainer.fit_costs import Remaining
+    (trainer.fit_costs.SearchProgress), progress in measured seconds."""
+    from trainer.fit_costs import SearchProgress
 
     clock = Clock()
     logger, lines = recorder(clock)
     order = [(fold, index) for fold in range(FOLDS) for index in range(len(costs))]
-    remaining = Remaining(len(costs), FOLDS, prior)
-    progress = Progress("cv fits", len(order), logger, every=every, unit="fits", clock=clock)
-    progress.expect(remaining.total())
+    progress = SearchProgress(
+        logger, len(order), groups=len(costs), folds=FOLDS, prior=prior, every=every, clock=clock
+    )
     ends = sorted(zip(finish_times([costs[i] for _, i in order]), order, strict=True))
     for when, (_, index) in ends:
         clock.now = when
-        remaining.record(index, costs[index])
-        progress.expect(remaining.total())
-        progress.advance(1, work=costs[index])
+        progress.done(index, 1, costs[index])
     return lines.lines, ends[-1][0]
 
 

@@ -18,6 +18,8 @@ import json
 import logging
 import math
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +74,36 @@ class Remaining:
             else:
                 return None
         return done + left
+
+
+class SearchProgress:
+    """A search's `cv fits: ...` lines in measured seconds, with the total `Remaining` learns.
+
+    The staged and the fold-by-fold searches report through it: each finished task names its
+    group (candidate or family), how many CV fits it scored and the seconds it took.
+    """
+
+    def __init__(
+        self,
+        logger: logging.Logger,
+        n_fits: int,
+        *,
+        groups: int,
+        folds: int,
+        prior: list[float] | None,
+        every: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        from pipeline_common.logs import Progress
+
+        self.remaining = Remaining(groups, folds, prior)
+        self.progress = Progress("cv fits", n_fits, logger, every=every, unit="fits", clock=clock)
+        self.progress.expect(self.remaining.total())
+
+    def done(self, group: int, fits: int, seconds: float) -> None:
+        self.remaining.record(group, seconds)
+        self.progress.expect(self.remaining.total())
+        self.progress.advance(fits, work=seconds)
 
 
 def per_candidate(costs: dict[str, float] | None, candidates: list[dict[str, Any]]) -> list[float]:

@@ -22,10 +22,8 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from pipeline_common.logs import Progress
-
 from trainer.cv_results import best_of, grid_results, tagged
-from trainer.fit_costs import Remaining, per_candidate
+from trainer.fit_costs import SearchProgress, per_candidate
 
 if TYPE_CHECKING:
     import numpy as np
@@ -129,11 +127,14 @@ class FoldwiseGridSearchCV:
         score_times = np.zeros_like(scores)
         # Progress in measured seconds: each candidate's cost is learned from its first fold (or
         # known from the last run of this grid), so the ETA holds for fits 100x apart in cost.
-        remaining = Remaining(
-            len(candidates), len(folds), per_candidate(self.costs, candidates) if self.costs else None
+        progress = SearchProgress(
+            log,
+            n_fits,
+            groups=len(candidates),
+            folds=len(folds),
+            prior=per_candidate(self.costs, candidates) if self.costs else None,
+            every=self.progress_every,
         )
-        progress = Progress("cv fits", n_fits, log, every=self.progress_every, unit="fits")
-        progress.expect(remaining.total())
         parallel = Parallel(n_jobs=self.n_jobs, pre_dispatch="all", return_as="generator_unordered")
         # Fold by fold, each fold's candidates in the grid's order (costliest first): every
         # candidate runs once early, which is what the ETA learns from, and the last fits are short.
@@ -150,9 +151,7 @@ class FoldwiseGridSearchCV:
         )
         for (index, fold), (score, fit_s, score_s), seconds in parallel(jobs):
             scores[index, fold], fit_times[index, fold], score_times[index, fold] = score, fit_s, score_s
-            remaining.record(index, seconds)
-            progress.expect(remaining.total())
-            progress.advance(1, work=seconds)
+            progress.done(index, 1, seconds)
         self.cv_results_ = grid_results(candidates, scores, fit_times, score_times)
         self.best_index_ = best_of(self.cv_results_)
         self.best_params_ = candidates[self.best_index_]

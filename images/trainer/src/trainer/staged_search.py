@@ -27,10 +27,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pipeline_common.logs import Progress
-
 from trainer.cv_results import best_of, grid_results, tagged
-from trainer.fit_costs import Remaining, per_candidate
+from trainer.fit_costs import SearchProgress, per_candidate
 from trainer.models import final_step
 
 if TYPE_CHECKING:
@@ -206,7 +204,7 @@ class StagedGridSearchCV:
             n_jobs,
             prefix,
         )
-        # Relative fit cost per candidate (trainer.fit_costs), for the ETA only.
+        # Each candidate's cost in the last run of this grid (trainer.fit_costs), for the ETA only.
         self.costs = costs
 
     @staticmethod
@@ -251,15 +249,16 @@ class StagedGridSearchCV:
         # from the family's first fold, or known from an earlier run (the sum of its candidates'
         # fit times; cv_results splits a shared fit's time among them).
         cost = per_candidate(self.costs, candidates) if self.costs else None
-        remaining = Remaining(
-            len(families),
-            len(folds),
-            [sum(cost[i] for d in f.members.values() for i in d.values()) for f in families]
+        progress = SearchProgress(
+            log,
+            n_fits,
+            groups=len(families),
+            folds=len(folds),
+            prior=[sum(cost[i] for d in f.members.values() for i in d.values()) for f in families]
             if cost
             else None,
+            every=self.progress_every,
         )
-        progress = Progress("cv fits", n_fits, log, every=self.progress_every, unit="fits")
-        progress.expect(remaining.total())
         self.n_model_fits_ = 0
         # Threads, not processes: LightGBM and HistGradientBoosting train and predict with the GIL
         # released, so two threads use two cores (LightGBM, measured: 45 s vs 48 s wall for the
@@ -287,9 +286,7 @@ class StagedGridSearchCV:
                 fit_times[index, fold] = fits_s[index]
                 score_times[index, fold] = scores_s[index]
             self.n_model_fits_ += fitted
-            remaining.record(family, seconds)
-            progress.expect(remaining.total())
-            progress.advance(len(scores), work=seconds)
+            progress.done(family, len(scores), seconds)
         self.cv_results_ = grid_results(candidates, split_scores, fit_times, score_times)
         self.best_index_ = best_of(self.cv_results_)
         self.best_params_ = candidates[self.best_index_]

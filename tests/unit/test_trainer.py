@@ -186,6 +186,42 @@ def test_staged_search_equals_gridsearchcv_score_for_score(
     assert f"{n_fits}/{n_fits} (100%)" in final
 
 
+@pytest.mark.parametrize(
+    ("param_grid", "staged", "first_fold"),
+    [
+        # 4 candidates of a whole estimator, fold by fold: all four have run once after 4 fits.
+        ([{"num_leaves": [7, 15], "learning_rate": [0.05, 0.1]}], False, 4),
+        # 4 staged families of 2 candidates: all four have run once after 8 CV fits.
+        ([{"n_estimators": [5, 10], "num_leaves": [7, 15], "learning_rate": [0.05, 0.1]}], True, 8),
+    ],
+    ids=["foldwise", "staged"],
+)
+def test_a_first_run_shows_its_eta_once_every_candidate_ran_on_one_fold(
+    param_grid: list[dict],
+    staged: bool,
+    first_fold: int,
+    train_sample: tuple[pd.DataFrame, pd.Series],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """No earlier costs: the searches run fold by fold, so the ETA comes at the end of the first
+    fold (one worker, fits in dispatch order), not after most of the grid as candidate by
+    candidate (family by family) it would."""
+    from sklearn.model_selection import StratifiedKFold
+
+    X, y = (a.to_numpy() for a in train_sample)
+    cv = StratifiedKFold(3, shuffle=True, random_state=55)
+    ours = search.make_search(
+        "grid", models.get("lgbm").build(55), param_grid, cv=cv, n_jobs=1, seed=55, staged=staged
+    )
+    ours.progress_every = 0.0
+    with caplog.at_level(logging.INFO):
+        ours.fit(X, y)
+    reports = [r.getMessage() for r in caplog.records if r.getMessage().startswith("cv fits:")]
+    counts = [int(m.split()[2].split("/")[0]) for m in reports]
+    with_eta = [n for m, n in zip(reports, counts, strict=True) if "ETA" in m]
+    assert with_eta and with_eta[0] == first_fold, reports
+
+
 def test_staged_search_of_histgradientboosting_equals_gridsearchcv_score_for_score(
     train_sample: tuple[pd.DataFrame, pd.Series],
 ) -> None:

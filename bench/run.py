@@ -1,7 +1,8 @@
 """Benchmark the pipeline against the original in-process example, on this machine, in one run.
 
 Parts (all by default; pick with --parts): baseline, pipeline (stages as processes), exhaustive
-(reference AUC), halving, containers, overhead, scaling, images. Prints one table per part and
+(the fair peer), schedule (the multi-model trainers' arrangements), halving, containers, overhead,
+scaling, images. Prints one table per part and
 writes bench/results/latest.json. Benchmarks, not tests: nothing here asserts a timing.
 
 Run: .venv/bin/python -m bench.run [--quick] [--baseline-cap 600] [--scales "1 10 100"] [--containers auto]
@@ -139,25 +140,27 @@ def run_pipeline(
     experiment: str,
     fit_only_from: dict[str, Any] | None = None,
     parallel: bool = False,
-    share_cpus: bool | None = None,
+    cpu_sharers: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """extract -> preprocess -> fit each model -> promote; `fit_only_from` reuses a features_uri.
 
     parallel: the fits run at the same time, as the multi-model DAG's trainer pods do; otherwise
     one after the other (each with all the CPUs), for per-model figures.
-    share_cpus: the fits split the CPUs (PIPELINE_CPU_SHARERS = number of fits, as the multi-model
-    DAG sets it on its trainer pods); default: when they run at once.
+    cpu_sharers: PIPELINE_CPU_SHARERS of each model's trainer (a model not in it: unset, every CPU);
+    default: the number of fits when they run at once, as the multi-model DAG sets it on its trainer
+    pods, else none.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     env = _stage_env(mlflow_uri)
-    if parallel if share_cpus is None else share_cpus:
-        env["PIPELINE_CPU_SHARERS"] = str(len(models))
+    if cpu_sharers is None:
+        cpu_sharers = {model: len(models) for model in models} if parallel else {}
     stages: dict[str, StageRun] = {}
     chain_t0 = time.monotonic()
 
-    def go(key: str, stage: str, args: list[str]) -> StageRun:
+    def go(key: str, stage: str, args: list[str], sharers: int | None = None) -> StageRun:
         say(f"  {mode} {key} ...")
-        run = run_stage(stage, args, mode=mode, workdir=workdir, xcom=workdir / "xcom" / key, env=env)
+        stage_env = env if sharers is None else {**env, "PIPELINE_CPU_SHARERS": str(sharers)}
+        run = run_stage(stage, args, mode=mode, workdir=workdir, xcom=workdir / "xcom" / key, env=stage_env)
         state = "ok" if run.ok else f"FAILED rc={run.returncode} {run.error}"
         say(
             f"  {mode} {key}: {run.wall_s:.1f} s wall, {run.cpu_s:.1f} s CPU, "
@@ -193,14 +196,17 @@ def run_pipeline(
             model=model, features_uri=features_uri, experiment=experiment, grid=grid, search=search
         )
 
+    def fit(model: str) -> StageRun:
+        return go(f"fit:{model}", "trainer", fit_args(model), cpu_sharers.get(model))
+
     fits_t0 = time.monotonic()
     if parallel:
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(max_workers=len(models)) as pool:
-            done = list(pool.map(lambda m: go(f"fit:{m}", "trainer", fit_args(m)), models))
+            done = list(pool.map(fit, models))
     else:
-        done = [go(f"fit:{m}", "trainer", fit_args(m)) for m in models]
+        done = [fit(m) for m in models]
     fits_wall = time.monotonic() - fits_t0
     fits = [run.result for run in done if run.ok]
     search_seconds = _fit_seconds(mlflow_uri, fits)
@@ -234,39 +240,56 @@ def _fit_seconds(mlflow_uri: str, fits: list[dict[str, Any]]) -> dict[str, float
 
 
 def run_schedule(
-    features_uri: str, workdir: Path, models: list[str], grid: str, mlflow_uri: str
+    features_uri: str, workdir: Path, models: list[str], grid: str, mlflow_uri: str, mode: str = "process"
 ) -> dict[str, Any]:
-    """The trainers of one DAG run arranged three ways on this machine: one after the other with
-    every CPU each, side by side with every CPU each (oversubscribed), side by side with the CPUs
-    split between them. Wall clock of the pair, fits only (the same features)."""
-    arrangements = {
-        "one after the other": {"parallel": False, "share_cpus": False},
-        "side by side": {"parallel": True, "share_cpus": False},
-        "side by side, CPUs split": {"parallel": True, "share_cpus": True},
+    """The trainers of one DAG run arranged four ways on this machine: one after the other with
+    every CPU each; side by side with every CPU each (oversubscribed); side by side with the CPUs
+    split between them (the multi-model DAG's default); side by side with only the longest (in the
+    first arrangement) keeping every CPU, so it takes the whole machine once the others end. Wall
+    clock of the pair, fits only (the same features).
+
+    mode "container": `docker run` with the bench's pod-like flags, so each trainer gets its own
+    cgroup of equal weight, as pods of equal CPU requests do (workdir must hold the features).
+    """
+    split = {model: len(models) for model in models}
+    arrangements: dict[str, dict[str, Any]] = {
+        "one after the other": {"parallel": False, "cpu_sharers": {}},
+        "side by side": {"parallel": True, "cpu_sharers": {}},
+        "side by side, CPUs split": {"parallel": True, "cpu_sharers": split},
     }
-    out = {}
-    for label, how in arrangements.items():
-        say(f"  schedule: {label} ...")
+    out: dict[str, Any] = {}
+    for label in [*arrangements, "side by side, the longest keeps every CPU"]:
+        if label not in arrangements:  # decided by the first arrangement's per-model times
+            walls = out["one after the other"]["per_model_wall_s"]
+            if len(models) < 2 or not all(walls.values()):
+                continue
+            longest = max(walls, key=walls.get)
+            others = {model: n for model, n in split.items() if model != longest}
+            arrangements[label] = {"parallel": True, "cpu_sharers": others}
+        how = arrangements[label]
+        say(f"  schedule ({mode}): {label} ...")
         run = run_pipeline(
-            "process",
-            workdir / label.replace(" ", "-").replace(",", ""),
+            mode,
+            workdir if mode == "container" else workdir / label.replace(" ", "-").replace(",", ""),
             Path(),
             models,
             grid,
             "grid",
             mlflow_uri,
-            "bench-schedule",
+            f"bench-schedule-{mode}",
             fit_only_from={"features_uri": features_uri},
             **how,
         )
         out[label] = {
             **how,
+            "mode": mode,
             "fits_wall_s": run["fits_wall_s"],
             "per_model_wall_s": {k.removeprefix("fit:"): v["wall_s"] for k, v in run["stages"].items()},
+            "per_model_cpu_s": {k.removeprefix("fit:"): v["cpu_s"] for k, v in run["stages"].items()},
             "cpu_s": run["total_cpu_s"],
             "ok": run["ok"],
         }
-        say(f"  schedule: {label}: the pair in {run['fits_wall_s']:.1f} s")
+        say(f"  schedule ({mode}): {label}: the pair in {run['fits_wall_s']:.1f} s")
     return out
 
 
@@ -595,6 +618,13 @@ def main(argv: list[str] | None = None) -> int:
         if "containers" in parts and args.containers != "no":
             results["containers"] = run_containers(work, args, models)
             save()
+            ctr = results["containers"]
+            if "schedule" in parts and ctr.get("features_uri") and not ctr.get("trainer_image_missing"):
+                say("== schedule as containers: each trainer in its own cgroup of equal weight, like pods")
+                results["schedule_containers"] = run_schedule(
+                    ctr["features_uri"], work / "ctr", models, args.grid, mlflow_uri, mode="container"
+                )
+                save()
         if "baseline" in parts:
             say("== baseline: the original example in one process")
             results["baseline"] = run_baseline(
@@ -628,7 +658,7 @@ def main(argv: list[str] | None = None) -> int:
         out_tables.append(gate)
     if results.get("exhaustive"):
         out_tables.append(tables.peer_table(results))
-    if results.get("schedule"):
+    if results.get("schedule") or results.get("schedule_containers"):
         out_tables.append(tables.schedule_table(results))
     if results.get("halving"):
         out_tables.append(tables.halving_table(results))

@@ -279,19 +279,23 @@ def peer_table(results: dict[str, Any]) -> str:
 
 def schedule_table(results: dict[str, Any]) -> str:
     rows = []
-    for label, run in (results.get("schedule") or {}).items():
-        per = run.get("per_model_wall_s") or {}
-        rows.append(
-            [
-                label,
-                len(run.get("per_model_wall_s") or {}) if run.get("share_cpus") else 1,
-                report.secs(run.get("fits_wall_s")),
-                ", ".join(f"{m} {report.secs(w)}" for m, w in sorted(per.items())),
-                report.secs(run.get("cpu_s")),
-                "ok" if run.get("ok") else "FAILED",
-            ]
-        )
-    headers = ["arrangement", "PIPELINE_CPU_SHARERS", "pair s", "each trainer s", "CPU s", "result"]
+    for key in ("schedule", "schedule_containers"):
+        for label, run in (results.get(key) or {}).items():
+            per = run.get("per_model_wall_s") or {}
+            cpu = run.get("per_model_cpu_s") or {}
+            sharers = run.get("cpu_sharers") or {}
+            rows.append(
+                [
+                    label,
+                    run.get("mode", "process"),
+                    ", ".join(f"{m} {sharers.get(m, 1)}" for m in sorted(per)),
+                    report.secs(run.get("fits_wall_s")),
+                    ", ".join(f"{m} {report.secs(w)}" for m, w in sorted(per.items())),
+                    ", ".join(f"{m} {report.secs(c)}" for m, c in sorted(cpu.items())),
+                    "ok" if run.get("ok") else "FAILED",
+                ]
+            )
+    headers = ["arrangement", "mode", "PIPELINE_CPU_SHARERS", "pair s", "each trainer s", "CPU s", "result"]
     return report.table(headers, rows, "the multi-model DAG's trainers on this machine (fits only)")
 
 

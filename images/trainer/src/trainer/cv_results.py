@@ -43,6 +43,21 @@ def best_of(results: dict[str, Any]) -> int:
     return int(np.argmin(results["rank_test_score"]))
 
 
+def set_search_results(
+    search: Any,
+    candidates: list[dict[str, Any]],
+    scores: np.ndarray,
+    fit_times: np.ndarray,
+    score_times: np.ndarray,
+) -> None:
+    """Set GridSearchCV's result attributes on `search`: cv_results_, best_index_, best_params_ and
+    best_score_ (what train.py and the tests read from any search)."""
+    search.cv_results_ = grid_results(candidates, scores, fit_times, score_times)
+    search.best_index_ = best_of(search.cv_results_)
+    search.best_params_ = candidates[search.best_index_]
+    search.best_score_ = float(search.cv_results_["mean_test_score"][search.best_index_])
+
+
 def tagged(tag: Any, func: Any, *args: Any) -> tuple[Any, Any, float]:
     """Run func(*args); return `tag` (results arrive out of order), its result and its seconds."""
     import time

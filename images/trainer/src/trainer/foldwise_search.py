@@ -22,7 +22,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from trainer.cv_results import best_of, grid_results, tagged
+from trainer.cv_results import set_search_results, tagged
 from trainer.fit_costs import SearchProgress, per_candidate
 
 if TYPE_CHECKING:
@@ -152,8 +152,5 @@ class FoldwiseGridSearchCV:
         for (index, fold), (score, fit_s, score_s), seconds in parallel(jobs):
             scores[index, fold], fit_times[index, fold], score_times[index, fold] = score, fit_s, score_s
             progress.done(index, 1, seconds)
-        self.cv_results_ = grid_results(candidates, scores, fit_times, score_times)
-        self.best_index_ = best_of(self.cv_results_)
-        self.best_params_ = candidates[self.best_index_]
-        self.best_score_ = float(self.cv_results_["mean_test_score"][self.best_index_])
+        set_search_results(self, candidates, scores, fit_times, score_times)
         return self

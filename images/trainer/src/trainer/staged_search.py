@@ -27,7 +27,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from trainer.cv_results import best_of, grid_results, tagged
+from trainer.cv_results import set_search_results, tagged
 from trainer.fit_costs import SearchProgress, per_candidate
 from trainer.models import final_step
 
@@ -287,10 +287,7 @@ class StagedGridSearchCV:
                 score_times[index, fold] = scores_s[index]
             self.n_model_fits_ += fitted
             progress.done(family, len(scores), seconds)
-        self.cv_results_ = grid_results(candidates, split_scores, fit_times, score_times)
-        self.best_index_ = best_of(self.cv_results_)
-        self.best_params_ = candidates[self.best_index_]
-        self.best_score_ = float(self.cv_results_["mean_test_score"][self.best_index_])
+        set_search_results(self, candidates, split_scores, fit_times, score_times)
         if self.n_model_fits_ < n_fits:
             log.info(
                 "staged search: %d CV fits scored from %d model fits (%.1fx fewer)",

@@ -251,22 +251,9 @@ def run_schedule(
     mode "container": `docker run` with the bench's pod-like flags, so each trainer gets its own
     cgroup of equal weight, as pods of equal CPU requests do (workdir must hold the features).
     """
-    split = {model: len(models) for model in models}
-    arrangements: dict[str, dict[str, Any]] = {
-        "one after the other": {"parallel": False, "cpu_sharers": {}},
-        "side by side": {"parallel": True, "cpu_sharers": {}},
-        "side by side, CPUs split": {"parallel": True, "cpu_sharers": split},
-    }
     out: dict[str, Any] = {}
-    for label in [*arrangements, "side by side, the longest keeps every CPU"]:
-        if label not in arrangements:  # decided by the first arrangement's per-model times
-            walls = out["one after the other"]["per_model_wall_s"]
-            if len(models) < 2 or not all(walls.values()):
-                continue
-            longest = max(walls, key=walls.get)
-            others = {model: n for model, n in split.items() if model != longest}
-            arrangements[label] = {"parallel": True, "cpu_sharers": others}
-        how = arrangements[label]
+
+    def arrange(label: str, parallel: bool, cpu_sharers: dict[str, int]) -> None:
         say(f"  schedule ({mode}): {label} ...")
         run = run_pipeline(
             mode,
@@ -278,10 +265,12 @@ def run_schedule(
             mlflow_uri,
             f"bench-schedule-{mode}",
             fit_only_from={"features_uri": features_uri},
-            **how,
+            parallel=parallel,
+            cpu_sharers=cpu_sharers,
         )
         out[label] = {
-            **how,
+            "parallel": parallel,
+            "cpu_sharers": cpu_sharers,
             "mode": mode,
             "fits_wall_s": run["fits_wall_s"],
             "per_model_wall_s": {k.removeprefix("fit:"): v["wall_s"] for k, v in run["stages"].items()},
@@ -290,6 +279,16 @@ def run_schedule(
             "ok": run["ok"],
         }
         say(f"  schedule ({mode}): {label}: the pair in {run['fits_wall_s']:.1f} s")
+
+    split = {model: len(models) for model in models}
+    arrange("one after the other", False, {})
+    arrange("side by side", True, {})
+    arrange("side by side, CPUs split", True, split)
+    walls = out["one after the other"]["per_model_wall_s"]
+    if len(models) >= 2 and all(walls.values()):
+        longest = max(walls, key=walls.get)
+        others = {model: n for model, n in split.items() if model != longest}
+        arrange("side by side, the longest keeps every CPU", True, others)
     return out
 
 

@@ -23,6 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pipeline_common.logs import Progress
+
 log = logging.getLogger(__name__)
 CV_RESULTS = "cv/cv_results.csv"
 
@@ -94,8 +96,6 @@ class SearchProgress:
         every: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        from pipeline_common.logs import Progress
-
         self.remaining = Remaining(groups, folds, prior)
         self.progress = Progress("cv fits", n_fits, logger, every=every, unit="fits", clock=clock)
         self.progress.expect(self.remaining.total())

@@ -175,6 +175,117 @@ def test_sigterm_removes_partial_output_and_exits_143(tmp_path: Path) -> None:
     assert not (tmp_path / "xcom" / "return.json").exists()
 
 
+def _stage_script(tmp_path: Path, body: str, *, entry: str = "run") -> subprocess.Popen[str]:
+    """A stage process whose `main` is `body`; it prints "ready" when SIGTERM should be sent."""
+    script = "import sys, threading, time\nfrom pipeline_common import cli, termination\n"
+    script += textwrap.dedent(body)
+    script += f"\nraise SystemExit(cli.{entry}('extract', main, []))\n"
+    env = {
+        **os.environ,
+        "XCOM_DIR": str(tmp_path / "xcom"),
+        "PYTHONPATH": f"{tmp_path}:{os.environ.get('PYTHONPATH', '')}",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signal.SIGTERM)
+    return proc
+
+
+def test_sigterm_during_an_import_is_raised_after_it(tmp_path: Path) -> None:
+    """Raised inside the import machinery, Terminated once left the global import lock held and
+    the trainer deadlocked; it now waits until the import is done."""
+    done = tmp_path / "imported"
+    (tmp_path / "slow_module.py").write_text(
+        f"import time\nprint('ready', flush=True)\ntime.sleep(1)\nopen({str(done)!r}, 'w').close()\n"
+    )
+    proc = _stage_script(
+        tmp_path,
+        """
+        def main(argv):
+            import slow_module
+            time.sleep(30)
+            return {}
+        """,
+    )
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 143, err
+    assert done.exists(), "Terminated was raised inside the import"
+    assert "terminated by SIGTERM" in err
+    assert not (tmp_path / "xcom" / "return.json").exists()
+
+
+def test_sigterm_swallowed_by_a_finalizer_is_raised_again(tmp_path: Path) -> None:
+    """Python swallows an exception raised in __del__ ("Exception ignored in"): the stage used to
+    go on and finish as if no SIGTERM had come."""
+    proc = _stage_script(
+        tmp_path,
+        """
+        class Slow:
+            def __del__(self):
+                print("ready", flush=True)
+                time.sleep(1)
+        def main(argv):
+            item = Slow()
+            del item
+            return {}
+        """,
+    )
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 143, err
+    assert "Exception ignored" not in err
+    assert not (tmp_path / "xcom" / "return.json").exists()
+
+
+def test_a_terminated_process_stage_exits_although_threads_still_run(tmp_path: Path) -> None:
+    """After Terminated is handled the process ends at once: interpreter shutdown waited on (or,
+    in native code, aborted around) the threads still running."""
+    proc = _stage_script(
+        tmp_path,
+        """
+        def main(argv):
+            threading.Thread(target=time.sleep, args=(60,)).start()
+            print("ready", flush=True)
+            time.sleep(30)
+            return {}
+        """,
+        entry="entry",
+    )
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 143, err
+    assert (
+        err.strip()
+        .splitlines()[-1]
+        .startswith("ERROR [extract] terminated by SIGTERM; partial outputs removed")
+    )
+
+
+def test_a_stage_stuck_after_sigterm_is_ended_by_the_watchdog(tmp_path: Path) -> None:
+    proc = _stage_script(
+        tmp_path,
+        """
+        termination.GRACE_SECONDS = 1.0
+        def main(argv):
+            print("ready", flush=True)
+            while True:  # a clean-up that never ends
+                try:
+                    time.sleep(30)
+                except BaseException:
+                    pass
+        """,
+        entry="entry",
+    )
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 143, err
+    assert (
+        err.strip()
+        .splitlines()[-1]
+        .startswith("ERROR [extract] terminated by SIGTERM; not stopped 1 s later, exiting without clean-up")
+    )
+
+
 @pytest.mark.parametrize(
     ("cpu_max", "expected"),
     [("max 100000", None), ("150000 100000", 2), ("50000 100000", 1), ("400000 100000", 4)],

@@ -4,23 +4,19 @@ from __future__ import annotations
 
 import gc
 import logging
-import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pipeline_common import __version__, os_errors, timing
+from pipeline_common import __version__, os_errors, termination, timing
 from pipeline_common.errors import StageError, Terminated
 from pipeline_common.logs import setup_logging
 from pipeline_common.xcom import require_writable, write_result
 
 log = logging.getLogger(__name__)
-EXIT_BAD_INPUT, EXIT_BUG, EXIT_TERMINATED = 2, 1, 143
-
-
-def _on_sigterm(signum: int, frame: object) -> None:
-    raise Terminated()
+EXIT_BAD_INPUT, EXIT_BUG = 2, 1
+EXIT_TERMINATED = termination.EXIT_TERMINATED
 
 
 def run(
@@ -38,7 +34,7 @@ def run(
     (os_errors.py).
     """
     setup_logging(stage)
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    termination.install()  # SIGTERM raises Terminated where it can unwind (termination.py)
     started = time.monotonic()
     timing.reset()
     try:
@@ -51,6 +47,7 @@ def run(
         result["seconds"] = round(time.monotonic() - started, 3)
         timing.mark("result")
         result["timings"] = timing.timings()
+        termination.check()
         path = write_result(result)
         log.info("done in %.1f s; result in %s", result["seconds"], path)
         text = closing(result) if closing else None
@@ -104,7 +101,14 @@ def entry(
     imported module (MLflow, scikit-learn, ...), so the trainer exits ~0.1 s after return.json
     instead of ~0.8 s. atexit handlers and log flushing still run. Only here, never in run(),
     which tests call in their own process.
+
+    On SIGTERM the process is bounded: a watchdog exits 143 if it is still there
+    termination.GRACE_SECONDS later, and once Terminated was handled it exits at once
+    (termination.exit_now: the search's threads may still be in native code).
     """
+    termination.start_watchdog(stage)
     code = run(stage, main, argv, closing)
+    if code == EXIT_TERMINATED:
+        termination.exit_now(code)
     gc.freeze()
     return code
